@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { DeviceDirectory } from '../devices/types.ts';
+import type { TokenVerifier } from '../identity/types.ts';
+import type { Store } from '../store/types.ts';
+
+export interface DeviceAdmin {
+  /** Issues credentials for a new gateway. Throw an error with `statusCode: 409` when it already exists. */
+  add(tenant: string, device: string, type?: string): Promise<{ username: string; password: string }>;
+  /** Resolves false when there is no such active device. */
+  revoke(tenant: string, device: string): Promise<boolean>;
+}
+
+export interface ApiDeps {
+  store: Store;
+  tokens: TokenVerifier;
+  devices: DeviceDirectory;
+  /** The process registry; the API adds its HTTP metrics to it. */
+  metrics: Registry;
+  ready: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  log: Logger;
+  /** Admin actions wired to the identity registry; their routes exist only when present. */
+  deviceAdmin?: DeviceAdmin;
+}
+
+/** A route plugin added by a later capability (dispatch, scenarios, web). */
+export type ApiPlugin = (app: FastifyInstance, deps: ApiDeps) => Promise<void>;

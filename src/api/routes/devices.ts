@@ -1,0 +1,117 @@
+/** Device status for the token's tenant, and (admin) issuing and revoking gateway credentials. */
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import type { DeviceStatus } from '../../devices/types.ts';
+import { requireIdentity } from '../auth.ts';
+import type { ApiDeps, DeviceAdmin } from '../deps.ts';
+import { notFound } from '../errors.ts';
+import {
+  addDeviceBodySchema,
+  deviceCredentialsSchema,
+  deviceListSchema,
+  deviceParamsSchema,
+  deviceRevokedSchema,
+  deviceSchema,
+  deviceWildcardParamsSchema,
+  errorSchema,
+} from '../schemas.ts';
+import type { ZodTypeProvider } from '../zod-bridge.ts';
+
+type DeviceView = z.input<typeof deviceSchema>;
+
+export function deviceView(s: DeviceStatus): DeviceView {
+  const status = !s.online ? 'offline' : s.stale ? 'stale' : 'online';
+  return { ...s, status };
+}
+
+const readErrors = { 400: errorSchema, 401: errorSchema };
+
+export async function deviceRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.get('/devices', { schema: { summary: 'All devices of this tenant with their status', tags: ['devices'], response: { 200: deviceListSchema, ...readErrors } } }, async (request) => {
+    const { tenant } = requireIdentity(request);
+    const devices = deps.devices.list(tenant).filter((d) => d.tenant === tenant);
+    return { devices: devices.map(deviceView) };
+  });
+
+  const getOne = (tenant: string, device: string) => {
+    const status = deps.devices.get(tenant, device);
+    // The same 404 for "does not exist" and "belongs to another tenant": ids must not leak.
+    if (!status || status.tenant !== tenant) throw notFound(`no device "${device}"`);
+    return deviceView(status);
+  };
+
+  r.get(
+    '/devices/:device',
+    {
+      schema: {
+        summary: 'One device with its status',
+        description: 'Sub-device ids contain a `/`: send it as `%2F`, or use the unencoded path, which is also accepted.',
+        tags: ['devices'],
+        params: deviceParamsSchema,
+        response: { 200: deviceSchema, ...readErrors, 404: errorSchema },
+      },
+    },
+    async (request) => getOne(requireIdentity(request).tenant, request.params.device),
+  );
+
+  // Alias for `gateway/subdevice` sent with an unencoded slash.
+  r.get(
+    '/devices/*',
+    {
+      schema: {
+        hide: true,
+        params: deviceWildcardParamsSchema,
+        response: { 200: deviceSchema, ...readErrors, 404: errorSchema },
+      },
+    },
+    async (request) => getOne(requireIdentity(request).tenant, request.params.device),
+  );
+
+  if (deps.deviceAdmin) await deviceAdminRoutes(app, deps.deviceAdmin);
+}
+
+async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const adminErrors = { 400: errorSchema, 401: errorSchema, 403: errorSchema };
+
+  r.post(
+    '/devices',
+    {
+      schema: {
+        summary: 'Register a gateway and issue its MQTT credentials (admin)',
+        description: 'The password is returned once; only its hash is stored.',
+        tags: ['devices'],
+        body: addDeviceBodySchema,
+        response: { 201: deviceCredentialsSchema, ...adminErrors, 409: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { tenant } = requireIdentity(request);
+      const { device, type } = request.body;
+      const credentials = await admin.add(tenant, device, type);
+      request.log.info({ tenant, device }, 'device credentials issued');
+      return reply.code(201).send({ device, username: credentials.username, password: credentials.password });
+    },
+  );
+
+  r.delete(
+    '/devices/:device',
+    {
+      schema: {
+        summary: 'Revoke a gateway: its credentials stop working and live sessions close (admin)',
+        tags: ['devices'],
+        params: deviceParamsSchema,
+        response: { 200: deviceRevokedSchema, ...adminErrors, 404: errorSchema },
+      },
+    },
+    async (request) => {
+      const { tenant } = requireIdentity(request);
+      const { device } = request.params;
+      if (!(await admin.revoke(tenant, device))) throw notFound(`no active device "${device}"`);
+      request.log.info({ tenant, device }, 'device revoked');
+      return { device, revoked: true as const };
+    },
+  );
+}

@@ -1,0 +1,163 @@
+import type { Client, ConnectPacket } from 'aedes';
+import type { DeviceIdentity } from '../identity/types.ts';
+import { checkPublish, excerpt, parseUsername } from './acl.ts';
+import { reportedError, type BrokerContext } from './context.ts';
+import { SESSION, sessionOf, type ClientSession, type TrackedClient } from './session.ts';
+import type { AuthenticatorWithReasons, AuthFailureReason } from './types.ts';
+
+/** CONNACK return codes of MQTT 3.1.1. */
+const SERVER_UNAVAILABLE = 3;
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+/** Credential checks run at most this many at a time (scrypt lives on the small libuv pool). */
+const AUTH_CONCURRENCY = 16;
+/** Beyond this many waiting CONNECTs the broker answers "server unavailable" instead of queueing. */
+const AUTH_QUEUE_LIMIT = 20_000;
+
+/** Bounded-concurrency queue, so a reconnect storm queues instead of piling onto the thread pool. */
+export class AuthQueue {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  get pending(): number {
+    return this.running + this.waiting.length;
+  }
+
+  /** Resolves with the task's result; null when the queue is full. */
+  run<T>(task: () => Promise<T>): Promise<T> | null {
+    if (this.running >= this.concurrency && this.waiting.length >= this.maxWaiting) return null;
+    return new Promise<T>((resolve, reject) => {
+      const start = (): void => {
+        this.running++;
+        let result: Promise<T>;
+        try {
+          result = task();
+        } catch (err) {
+          result = Promise.reject(err);
+        }
+        result.then(resolve, reject).finally(() => {
+          this.running--;
+          this.waiting.shift()?.();
+        });
+      };
+      if (this.running < this.concurrency) start();
+      else this.waiting.push(start);
+    });
+  }
+}
+
+type Verdict = { ok: true; identity: DeviceIdentity } | { ok: false; reason: AuthFailureReason | 'unknown device, wrong password or revoked' };
+
+function hasReasons(a: BrokerContext['hooks']['authenticator']): a is AuthenticatorWithReasons {
+  return typeof (a as Partial<AuthenticatorWithReasons>).verifyDeviceDetailed === 'function';
+}
+
+/** Client id and will topic from CONNECT, kept until authentication decides. */
+const CONNECT_INFO: unique symbol = Symbol('querstrom.broker.connect');
+interface ConnectInfo {
+  clientId: string;
+  will: ConnectPacket['will'];
+}
+type ConnectingClient = TrackedClient & { [CONNECT_INFO]?: ConnectInfo };
+
+/**
+ * preConnect: remember what authentication needs, and namespace the client id by username, so a
+ * device can only ever take over its own sessions, never another tenant's (MQTT takeover semantics
+ * stay intact within one device).
+ */
+export function createPreConnect(ctx: BrokerContext) {
+  return function preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void): void {
+    if (ctx.closing) return callback(new Error('server is shutting down'), false);
+    (client as ConnectingClient)[CONNECT_INFO] = { clientId: packet.clientId, will: packet.will };
+    if (packet.username !== undefined && packet.clientId !== '') packet.clientId = `${packet.username}#${packet.clientId}`;
+    callback(null, true);
+  };
+}
+
+export function createAuthenticate(ctx: BrokerContext) {
+  const { hooks, log } = ctx;
+  const authenticator = hooks.authenticator;
+  const queue = new AuthQueue(AUTH_CONCURRENCY, AUTH_QUEUE_LIMIT);
+
+  const verify = async (username: string, password: Buffer | undefined): Promise<Verdict> => {
+    if (hasReasons(authenticator)) return authenticator.verifyDeviceDetailed(username, password);
+    const identity = await authenticator.verifyDevice(username, password);
+    return identity ? { ok: true, identity } : { ok: false, reason: 'unknown device, wrong password or revoked' };
+  };
+
+  return function authenticate(
+    client: Client,
+    username: Readonly<string | undefined>,
+    password: Readonly<Buffer | undefined>,
+    done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void,
+  ): void {
+    const info = (client as ConnectingClient)[CONNECT_INFO];
+    const clientId = info?.clientId ?? client.id;
+    const receivedAt = Date.now();
+
+    const refuse = (reason: string, returnCode: number, claimed?: DeviceIdentity | null): void => {
+      const rejection = { clientId, topic: '', reason: `CONNECT refused: ${reason}`, receivedAt, ...(claimed ? { identity: claimed } : {}) };
+      ctx.rejections.report(`connect\0${excerpt(username ?? '', 200)}`, rejection);
+      done(reportedError(rejection.reason, returnCode) as Error & { returnCode: number }, false);
+    };
+
+    const accept = (identity: DeviceIdentity | undefined): void => {
+      const willTopic = info?.will?.topic;
+      if (willTopic !== undefined) {
+        const check = checkPublish(willTopic, identity, ctx.limits.maxTopicDepth);
+        if (!check.ok) return refuse(`last will refused: ${check.reason}`, NOT_AUTHORIZED, identity);
+      }
+      const takenOver = sessionOf((ctx.aedes as unknown as { clients: Record<string, Client> }).clients[client.id]);
+      if (takenOver) takenOver.closeReason = 'taken over by a new connection with the same client id';
+      const device = identity ? ctx.devices.get(identity) : ctx.devices.create({ tenant: '', device: `anonymous#${client.id}` });
+      const session: ClientSession = {
+        identity,
+        prefix: identity ? `qs/v1/${identity.tenant}/${identity.device}/` : '',
+        clientId,
+        device,
+        topicCache: new Map(),
+        willTopic,
+        hasStateWill: identity !== undefined && info?.will?.retain === true && willTopic === `qs/v1/${identity.tenant}/${identity.device}/state`,
+        ready: false,
+        closeReason: undefined,
+        revoked: false,
+      };
+      (client as TrackedClient)[SESSION] = session;
+      delete (client as ConnectingClient)[CONNECT_INFO];
+      done(null, true);
+    };
+
+    if (username === undefined || username === '') {
+      if (ctx.config.allowAnonymous) return accept(undefined);
+      return refuse('no username; anonymous access is disabled, log in as {tenant}/{device} with the device secret', NOT_AUTHORIZED);
+    }
+    const claimed = parseUsername(username);
+    if (claimed === null) {
+      return refuse(`username ${JSON.stringify(excerpt(username, 80))} is not of the form {tenant}/{device}`, BAD_USERNAME_OR_PASSWORD);
+    }
+    const pending = queue.run(() => verify(username, password));
+    if (pending === null) return refuse(`server busy: ${queue.pending} logins waiting, retry later`, SERVER_UNAVAILABLE, claimed);
+    pending.then(
+      (verdict) => {
+        // The connection may have gone while it waited; aedes ignores the callback then.
+        if (client.closed) return done(null, false);
+        if (!verdict.ok) {
+          const who = `${claimed.tenant}/${claimed.device}`;
+          const code = verdict.reason === 'revoked' ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
+          return refuse(`${verdict.reason} (${who})`, code, claimed);
+        }
+        accept(verdict.identity);
+      },
+      (err: unknown) => {
+        log.warn({ err, clientId }, 'device authenticator failed');
+        refuse('credential check failed on the server, retry later', SERVER_UNAVAILABLE, claimed);
+      },
+    );
+  };
+}

@@ -1,0 +1,35 @@
+import type { AedesPublishPacket, Client, Subscription } from 'aedes';
+import { checkSubscribe } from './acl.ts';
+import type { BrokerContext } from './context.ts';
+import { sessionOf } from './session.ts';
+
+/** A refused filter gets SUBACK 0x80 (aedes grants 128 when the callback yields no subscription); the connection stays. */
+export function createAuthorizeSubscribe(ctx: BrokerContext) {
+  return function authorizeSubscribe(client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
+    const session = sessionOf(client);
+    if (session === undefined) return callback(null, null);
+    const reason = checkSubscribe(sub.topic, session.identity);
+    if (reason === null) return callback(null, sub);
+    ctx.rejections.report(`${session.device.key}\0subscribe`, {
+      ...(session.identity ? { identity: session.identity } : {}),
+      clientId: session.clientId,
+      topic: sub.topic,
+      reason: `SUBSCRIBE refused (SUBACK 0x80): ${reason}`,
+      receivedAt: Date.now(),
+    });
+    callback(null, null);
+  };
+}
+
+/**
+ * Last line of defence on delivery: a device only ever receives topics under its own prefix, also
+ * from a persistent session's queue restored after reconnecting.
+ */
+export function createAuthorizeForward() {
+  return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const session = sessionOf(client);
+    if (session === undefined) return null;
+    if (session.identity === undefined) return packet.topic.endsWith('/cmd') ? packet : null;
+    return packet.topic.startsWith(session.prefix) ? packet : null;
+  };
+}

@@ -1,0 +1,159 @@
+import { Aedes, type Client } from 'aedes';
+import type { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { createAuthenticate, createPreConnect } from './authenticate.ts';
+import { createAuthorizePublish, installPublishGate } from './authorize-publish.ts';
+import { createAuthorizeForward, createAuthorizeSubscribe } from './authorize-subscribe.ts';
+import { watchClientErrors } from './client-errors.ts';
+import type { BrokerContext } from './context.ts';
+import { startListeners } from './listeners.ts';
+import { guardPacketSize } from './packet-size-guard.ts';
+import { trackPresence, watchRevocations } from './presence.ts';
+import { RejectThrottle } from './reject-throttle.ts';
+import { DeviceRegistry, sessionOf } from './session.ts';
+import type { BrokerHooks, BrokerRejection, RunningBroker } from './types.ts';
+
+export type { AuthenticatorWithReasons, AuthFailureReason, BrokerHooks, BrokerRejection, DevicePublish, RunningBroker } from './types.ts';
+
+/** aedes refuses topics deeper than this itself (its router cannot go further); ours is stricter. */
+const AEDES_MAX_TOPIC_LEVELS = 100;
+
+export async function startBroker(config: Config['broker'], hooks: BrokerHooks, logger: Logger): Promise<RunningBroker> {
+  const log = logger.child({ component: 'broker' });
+  const limits = config.limits;
+
+  const emitRejection = (rejection: BrokerRejection): void => {
+    log.info({ device: rejection.identity ? `${rejection.identity.tenant}/${rejection.identity.device}` : undefined, clientId: rejection.clientId, reason: rejection.reason }, 'rejected');
+    try {
+      hooks.onReject(rejection);
+    } catch (err) {
+      log.error({ err }, 'onReject hook threw');
+    }
+  };
+
+  let storeFailures = 0;
+  let storeFailureLoggedAt = 0;
+  const storeFailed = (err: unknown): void => {
+    storeFailures++;
+    const now = Date.now();
+    if (now - storeFailureLoggedAt < 1000) return;
+    log.warn({ err, failures: storeFailures }, 'onDevicePublish failed; messages not acknowledged');
+    storeFailureLoggedAt = now;
+    storeFailures = 0;
+  };
+
+  const ctx = {
+    config,
+    limits,
+    hooks,
+    log,
+    devices: new DeviceRegistry(limits.ratePerDevice.messagesPerSecond, limits.ratePerDevice.burst),
+    rejections: new RejectThrottle(emitRejection),
+    closing: false,
+    inflight: 0,
+    onIdle: undefined,
+    storeFailed,
+  } as Omit<BrokerContext, 'aedes'> as BrokerContext;
+
+  const aedes = new Aedes({
+    drainTimeout: limits.drainTimeoutMs,
+    maxTopicLevels: AEDES_MAX_TOPIC_LEVELS,
+    // Client ids are namespaced by username (see authenticate.ts), so allow room beyond MQTT 3.1's 23.
+    maxClientsIdLength: 65_535,
+    preConnect: createPreConnect(ctx),
+    authenticate: createAuthenticate(ctx),
+    authorizePublish: createAuthorizePublish(ctx),
+    authorizeSubscribe: createAuthorizeSubscribe(ctx),
+    authorizeForward: createAuthorizeForward(),
+  });
+  (ctx as { aedes: Aedes }).aedes = aedes;
+  installPublishGate(ctx);
+  watchClientErrors(ctx);
+  trackPresence(ctx);
+  // aedes emits 'error' for persistence failures; unhandled it would end the process.
+  (aedes as EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
+  await aedes.listen();
+  watchRevocations(ctx);
+
+  const handle = (conn: Duplex, req?: IncomingMessage): void => {
+    const client = aedes.handle(conn, req);
+    guardPacketSize(conn, limits.maxPacketBytes, (announced) => {
+      const session = sessionOf(client);
+      ctx.rejections.report(`${session?.device.key ?? 'unauthenticated'}\0size`, {
+        ...(session?.identity ? { identity: session.identity } : {}),
+        clientId: session?.clientId ?? (client.id || undefined),
+        topic: '',
+        reason: `packet of ${announced} bytes announced, limit maxPacketBytes=${limits.maxPacketBytes}; connection closed before reading it`,
+        receivedAt: Date.now(),
+      });
+      if (session !== undefined) session.closeReason = `oversized packet (${announced} bytes)`;
+    });
+  };
+
+  let listeners;
+  try {
+    listeners = await startListeners(ctx, handle);
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    ctx.devices.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    const deadline = Date.now() + limits.drainTimeoutMs;
+    ctx.closing = true;
+    listeners.stopAccepting();
+    // Let in-flight publishes finish, so their acknowledgements go out before the connections do.
+    if (ctx.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        ctx.onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await flushWrites(aedes, deadline);
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await listeners.closed(deadline);
+    ctx.devices.close();
+    ctx.rejections.flush();
+    log.info('MQTT broker closed');
+  };
+
+  return {
+    aedes,
+    tcpPort: listeners.tcpPort,
+    wsPort: listeners.wsPort,
+    publish(topic, payload, opts) {
+      return new Promise((resolve, reject) => {
+        aedes.publish(
+          { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: opts?.qos ?? 0, retain: opts?.retain ?? false, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        );
+      });
+    },
+    connectedClients: () => aedes.connectedClients,
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Waits (until the deadline) for acknowledgements still queued on the connections to reach the
+ * kernel; destroying a socket discards what it has not written. Polls: 'drain' fires only after a
+ * write that hit the high-water mark.
+ */
+async function flushWrites(aedes: Aedes, deadline: number): Promise<void> {
+  const clients = (aedes as unknown as { clients: Record<string, Client> }).clients;
+  const pending = (): boolean => Object.values(clients).some((c) => !c.conn.destroyed && c.conn.writableLength > 0);
+  // mqtt-packet corks the socket until the next tick, so look after one turn of the loop.
+  await new Promise((r) => setImmediate(r));
+  while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}

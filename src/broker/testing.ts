@@ -1,0 +1,99 @@
+import type { DeviceIdentity } from '../identity/types.ts';
+import { configSchema, type Config } from '../config/schema.ts';
+import type { AuthenticatorWithReasons, AuthFailureReason } from './types.ts';
+
+/**
+ * In-memory device authenticator over plain secrets, for tests and throwaway demos only (the real
+ * registry stores hashed secrets). Reports why a login failed and can revoke devices.
+ */
+export class MapAuthenticator implements AuthenticatorWithReasons {
+  private readonly secrets = new Map<string, string>();
+  private readonly revoked = new Set<string>();
+  private readonly listeners: Array<(revoked: DeviceIdentity[]) => void> = [];
+  /** Artificial latency of each check, to model a slow hash. */
+  delayMs = 0;
+  calls = 0;
+
+  add(tenant: string, device: string, secret: string): this {
+    this.secrets.set(`${tenant}/${device}`, secret);
+    return this;
+  }
+
+  revoke(tenant: string, device: string): void {
+    this.revoked.add(`${tenant}/${device}`);
+    for (const listener of this.listeners) listener([{ tenant, device }]);
+  }
+
+  async verifyDeviceDetailed(username: string, password: Buffer | string | undefined): Promise<{ ok: true; identity: DeviceIdentity } | { ok: false; reason: AuthFailureReason }> {
+    this.calls++;
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    const secret = this.secrets.get(username);
+    if (secret === undefined) return { ok: false, reason: 'unknown device' };
+    if (this.revoked.has(username)) return { ok: false, reason: 'revoked' };
+    if (password === undefined || password.toString() !== secret) return { ok: false, reason: 'wrong password' };
+    const [tenant, device] = username.split('/') as [string, string];
+    return { ok: true, identity: { tenant, device } };
+  }
+
+  async verifyDevice(username: string, password: Buffer | string | undefined): Promise<DeviceIdentity | null> {
+    const result = await this.verifyDeviceDetailed(username, password);
+    return result.ok ? result.identity : null;
+  }
+
+  onRevoked(listener: (revoked: DeviceIdentity[]) => void): void {
+    this.listeners.push(listener);
+  }
+}
+
+/** Broker config on 127.0.0.1 with ephemeral ports, for tests. */
+export function localBrokerConfig(overrides: { allowAnonymous?: boolean; limits?: Partial<Config['broker']['limits']> } = {}): Config['broker'] {
+  return configSchema.parse({
+    broker: {
+      tcp: { host: '127.0.0.1', port: 0 },
+      ws: { host: '127.0.0.1', port: 0 },
+      allowAnonymous: overrides.allowAnonymous ?? false,
+      limits: overrides.limits ?? {},
+    },
+  }).broker;
+}
+
+function remainingLength(n: number): Buffer {
+  const bytes: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    bytes.push(b);
+  } while (n > 0);
+  return Buffer.from(bytes);
+}
+
+function str(s: string): Buffer {
+  const body = Buffer.from(s);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+/** Raw MQTT 3.1.1 CONNECT (clean session, keepalive 60 s), for raw-socket tests. */
+export function encodeConnect(clientId: string, username?: string, password?: string): Buffer {
+  const flags = 0x02 | (username !== undefined ? 0x80 : 0) | (password !== undefined ? 0x40 : 0);
+  const body = Buffer.concat([
+    str('MQTT'),
+    Buffer.from([4, flags, 0, 60]),
+    str(clientId),
+    ...(username !== undefined ? [str(username)] : []),
+    ...(password !== undefined ? [str(password)] : []),
+  ]);
+  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+}
+
+/** Raw PUBLISH; `payloadBytes` lets a test announce a size without building the payload. */
+export function encodePublishHeader(topic: string, qos: 0 | 1, messageId: number, payloadBytes: number): Buffer {
+  const variable = Buffer.concat([str(topic), ...(qos > 0 ? [Buffer.from([messageId >> 8, messageId & 0xff])] : [])]);
+  return Buffer.concat([Buffer.from([0x30 | (qos << 1)]), remainingLength(variable.length + payloadBytes), variable]);
+}
+
+export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1, messageId = 1): Buffer {
+  return Buffer.concat([encodePublishHeader(topic, qos, messageId, payload.length), payload]);
+}

@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { registerBenchCommand } from './commands/bench.ts';
+import { registerDeviceCommand } from './commands/device.ts';
+import { registerSpecsCommand } from './commands/specs.ts';
+import { registerServeCommand } from './commands/serve.ts';
+import { registerTokenCommand } from './commands/token.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('querstrom')
+    .description('Sector coupling for municipal utilities: MQTT ingest, time-series store, coupling engine')
+    .version('0.1.0');
+  registerServeCommand(program);
+  registerDeviceCommand(program);
+  registerTokenCommand(program);
+  registerBenchCommand(program);
+  registerSpecsCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

@@ -1,0 +1,3 @@
+export * from './topics.ts';
+export * from './units.ts';
+export * from './payloads.ts';

@@ -1,0 +1,173 @@
+/**
+ * Latest good value of every engine input, with the staleness policy: fresh within the TTL,
+ * the last good value (warning) until maxAge, then the safe default (critical). Readings that
+ * are NaN, infinite or physically impossible are rejected by input name and never stored.
+ */
+import { inputKey, type InputDef, type InputRegistry } from './model/inputs.ts';
+import type { InputQuantity } from './model/schema.ts';
+
+export const INPUT_CONSTANT = 0;
+export const INPUT_FRESH = 1;
+export const INPUT_STALE = 2;
+export const INPUT_EXPIRED = 3;
+export const INPUT_MISSING = 4;
+export const inputStateNames = ['constant', 'fresh', 'stale', 'expired', 'missing'] as const;
+export type InputStateName = (typeof inputStateNames)[number];
+
+export interface Alarm {
+  input?: string;
+  level: 'warning' | 'critical';
+  code: 'stale' | 'expired' | 'missing' | 'rejected' | 'unmet_demand' | 'solver_fallback' | 'solver_failed' | 'plan_failed';
+  message: string;
+}
+
+export type IngestOutcome = { updated: string[] } | { rejected: string };
+
+const engineUnit: Record<InputQuantity, string> = {
+  power: 'MW',
+  temperature: '°C',
+  price: 'EUR/MWh',
+  co2_intensity: 't/MWh',
+  fraction: '(fraction)',
+  mass_flow: 't/h',
+  soc: '',
+};
+
+export function fmtValue(def: InputDef, v: number): string {
+  const unit = def.quantity === 'soc' ? (def.socIsEnergy ? 'MWh' : '(fraction)') : engineUnit[def.quantity];
+  return `${round(v)} ${unit}`.trim();
+}
+
+function round(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 0.001 || a >= 1e6) ? v.toExponential(3) : String(Math.round(v * 1000) / 1000);
+}
+
+const MAX_PENDING_REJECTS = 200;
+
+export class InputStore {
+  readonly lastValue: Float64Array;
+  readonly lastTs: Float64Array;
+  readonly hasValue: Uint8Array;
+  private pendingRejects: Alarm[] = [];
+  private droppedRejects = 0;
+
+  constructor(
+    readonly registry: InputRegistry,
+    private readonly startedAt: number,
+  ) {
+    const n = registry.defs.length;
+    this.lastValue = new Float64Array(n);
+    this.lastTs = new Float64Array(n).fill(-Infinity);
+    this.hasValue = new Uint8Array(n);
+  }
+
+  /** Feeds one normalised reading (canonical unit). Unknown device/metric pairs update nothing. */
+  ingest(device: string, metric: string, value: number, ts: number): IngestOutcome {
+    const targets = this.registry.byKey.get(inputKey(device, metric));
+    if (!targets) return { updated: [] };
+    const updated: string[] = [];
+    const rejected: string[] = [];
+    for (let k = 0; k < targets.length; k++) {
+      const def = this.registry.defs[targets[k]!]!;
+      const b = def.binding!;
+      const why = this.check(def, value, ts);
+      if (why !== undefined) {
+        const reason = `${def.name}: ${why} (${device}/${metric})`;
+        rejected.push(reason);
+        this.noteReject(def.name, reason);
+        continue;
+      }
+      const i = def.index;
+      this.lastValue[i] = value * b.factor;
+      this.lastTs[i] = ts;
+      this.hasValue[i] = 1;
+      updated.push(def.name);
+    }
+    return rejected.length > 0 ? { rejected: rejected.join('; ') } : { updated };
+  }
+
+  private check(def: InputDef, value: number, ts: number): string | undefined {
+    const b = def.binding!;
+    if (typeof value !== 'number' || Number.isNaN(value)) return 'rejected NaN';
+    if (!Number.isFinite(value)) return `rejected ${value > 0 ? '+' : '-'}Infinity`;
+    if (typeof ts !== 'number' || !Number.isFinite(ts)) return `rejected reading without a valid timestamp (${String(ts)})`;
+    if (value < b.min) {
+      if (b.min === 0 && (def.quantity === 'power' || def.quantity === 'mass_flow')) return `rejected negative flow ${value} ${b.unit}`;
+      return `rejected ${value} ${b.unit}: below the physical minimum ${b.min} ${b.unit}`;
+    }
+    if (value > b.max) return `rejected ${value} ${b.unit}: above the plausible maximum ${b.max} ${b.unit}`;
+    if (this.hasValue[def.index] && ts < this.lastTs[def.index]!) return `rejected out-of-order reading (ts ${ts} is older than the last accepted ${this.lastTs[def.index]})`;
+    return undefined;
+  }
+
+  private noteReject(input: string, message: string): void {
+    if (this.pendingRejects.length >= MAX_PENDING_REJECTS) {
+      this.droppedRejects++;
+      return;
+    }
+    this.pendingRejects.push({ input, level: 'warning', code: 'rejected', message });
+  }
+
+  /** Rejections since the last call, for the next tick's alarms. */
+  takeRejects(): Alarm[] {
+    const out = this.pendingRejects;
+    if (this.droppedRejects > 0) out.push({ level: 'warning', code: 'rejected', message: `${this.droppedRejects} more rejected readings not listed` });
+    this.pendingRejects = [];
+    this.droppedRejects = 0;
+    return out;
+  }
+
+  /**
+   * Values to dispatch on at `now` (engine units) and each input's state; appends alarms for
+   * stale, expired and missing inputs.
+   */
+  resolve(now: number, values: Float64Array, states: Uint8Array, alarms: Alarm[]): void {
+    const defs = this.registry.defs;
+    for (let i = 0; i < defs.length; i++) {
+      const def = defs[i]!;
+      if (def.constant !== undefined) {
+        values[i] = def.constant;
+        states[i] = INPUT_CONSTANT;
+        continue;
+      }
+      const b = def.binding!;
+      if (!this.hasValue[i]) {
+        values[i] = b.defaultValue;
+        states[i] = INPUT_MISSING;
+        const early = now - this.startedAt < b.maxAgeMs;
+        alarms.push({
+          input: def.name,
+          level: early ? 'warning' : 'critical',
+          code: 'missing',
+          message: `${def.name}: no reading of ${b.device}/${b.metric} yet; using the safe default ${fmtValue(def, b.defaultValue)}`,
+        });
+        continue;
+      }
+      const age = now - this.lastTs[i]!;
+      if (age <= b.ttlMs) {
+        values[i] = this.lastValue[i]!;
+        states[i] = INPUT_FRESH;
+      } else if (age <= b.maxAgeMs) {
+        values[i] = this.lastValue[i]!;
+        states[i] = INPUT_STALE;
+        alarms.push({
+          input: def.name,
+          level: 'warning',
+          code: 'stale',
+          message: `${def.name}: ${b.device}/${b.metric} is ${Math.round(age / 1000)} s old (TTL ${b.ttlMs / 1000} s); using the last good value ${fmtValue(def, this.lastValue[i]!)}`,
+        });
+      } else {
+        values[i] = b.defaultValue;
+        states[i] = INPUT_EXPIRED;
+        alarms.push({
+          input: def.name,
+          level: 'critical',
+          code: 'expired',
+          message: `${def.name}: ${b.device}/${b.metric} is ${Math.round(age / 1000)} s old (limit ${b.maxAgeMs / 1000} s); using the safe default ${fmtValue(def, b.defaultValue)}`,
+        });
+      }
+    }
+  }
+}

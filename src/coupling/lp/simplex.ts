@@ -1,0 +1,633 @@
+/**
+ * A warm-started dual simplex for LPs whose variables are all boxed (finite lower and upper
+ * bounds), on typed arrays.
+ *
+ * Why it fits the dispatch problem: from one tick to the next only bounds, costs, right-hand
+ * sides and a few coefficients change, and the optimal basis changes little. With every
+ * variable boxed, any basis can be made dual feasible by putting each nonbasic variable at the
+ * bound its reduced cost prefers, so the dual simplex restarts from the previous basis with no
+ * phase 1, whatever changed. The basis is small (one row per bus and technical limit), so its
+ * inverse is kept explicitly and updated per pivot (product form applied in place), which makes
+ * exact dual steepest-edge pricing cheap; the ratio test flips bounds (long-step) to take many
+ * breakpoints per iteration.
+ *
+ * Termination is checked, not assumed: at the end duals are recomputed from scratch, primal
+ * values are recomputed from the basis, the residual A x - r is checked, and any remaining
+ * infeasibility sends the solver back into the loop. The result is an optimal basic solution
+ * to within the tolerances (1e-9), i.e. the LP optimum, not an approximation.
+ *
+ * Standard form: variables 0..n-1 are the columns, n..n+m-1 the row activities (logicals,
+ * column -e_i), so A x - r = 0 and every bound is a variable bound.
+ */
+import type { LpProblem } from './problem.ts';
+
+export type SimplexStatus = 'optimal' | 'infeasible' | 'iteration_limit' | 'numerical' | 'unbounded_box';
+
+export interface SimplexOptions {
+  maxIterations?: number;
+  /** Refactorise the basis inverse after this many updates. */
+  refactorEvery?: number;
+  primalTol?: number;
+  dualTol?: number;
+  pivotTol?: number;
+}
+
+export class BoundedDualSimplex {
+  readonly n: number;
+  readonly m: number;
+  /** Values of all n + m variables (columns, then row activities). */
+  readonly x: Float64Array;
+  /** Reduced costs of all variables; for a row's logical it equals the row dual. */
+  readonly d: Float64Array;
+  /** Row duals: marginal change of the objective per unit increase of the row's bound. */
+  readonly y: Float64Array;
+  objective = 0;
+  iterations = 0;
+  totalIterations = 0;
+  refactorizations = 0;
+  lastStatus: SimplexStatus = 'numerical';
+
+  private readonly lo: Float64Array;
+  private readonly hi: Float64Array;
+  private readonly cost: Float64Array;
+  private readonly head: Int32Array;
+  private readonly posOf: Int32Array;
+  private readonly atUpper: Uint8Array;
+  private readonly binv: Float64Array;
+  private readonly work: Float64Array; // m
+  private readonly work2: Float64Array; // m
+  private readonly colq: Float64Array; // m
+  private readonly alpha: Float64Array; // n + m
+  private readonly cand: Int32Array;
+  private readonly candRatio: Float64Array;
+  private readonly flips: Int32Array;
+  private readonly facW: Float64Array; // m*m scratch for refactorisation
+  private updates = 0;
+  private hasBasis = false;
+  private readonly maxIter: number;
+  private readonly refactorEvery: number;
+  private readonly tolP: number;
+  private readonly tolD: number;
+  private readonly tolPiv: number;
+
+  constructor(
+    readonly lp: LpProblem,
+    opts: SimplexOptions = {},
+  ) {
+    const n = lp.numCols;
+    const m = lp.numRows;
+    this.n = n;
+    this.m = m;
+    const N = n + m;
+    this.x = new Float64Array(N);
+    this.d = new Float64Array(N);
+    this.y = new Float64Array(m);
+    this.lo = new Float64Array(N);
+    this.hi = new Float64Array(N);
+    this.cost = new Float64Array(N);
+    this.head = new Int32Array(m);
+    this.posOf = new Int32Array(N).fill(-1);
+    this.atUpper = new Uint8Array(N);
+    this.binv = new Float64Array(m * m);
+    this.work = new Float64Array(m);
+    this.work2 = new Float64Array(m);
+    this.colq = new Float64Array(m);
+    this.alpha = new Float64Array(N);
+    this.cand = new Int32Array(N);
+    this.candRatio = new Float64Array(N);
+    this.flips = new Int32Array(N);
+    this.facW = new Float64Array(m * m);
+    this.maxIter = opts.maxIterations ?? Math.max(1000, 20 * (n + m));
+    this.refactorEvery = opts.refactorEvery ?? 100;
+    this.tolP = opts.primalTol ?? 1e-9;
+    this.tolD = opts.dualTol ?? 1e-9;
+    this.tolPiv = opts.pivotTol ?? 1e-9;
+  }
+
+  /** Forgets the basis: the next solve starts from the slack basis. */
+  reset(): void {
+    this.hasBasis = false;
+  }
+
+  /**
+   * Installs a basis given as HiGHS status codes (0 lower, 1 basic, 2 upper); used to seed the
+   * simplex after a fallback solve. Returns false when it is not a square, nonsingular basis.
+   */
+  setBasis(colStatus: ArrayLike<number>, rowStatus: ArrayLike<number>): boolean {
+    const { n, m } = this;
+    let r = 0;
+    this.posOf.fill(-1);
+    for (let j = 0; j < n + m; j++) {
+      const st = j < n ? colStatus[j]! : rowStatus[j - n]!;
+      if (st === 1) {
+        if (r >= m) {
+          this.hasBasis = false;
+          return false;
+        }
+        this.head[r] = j;
+        this.posOf[j] = r++;
+      } else this.atUpper[j] = st === 2 ? 1 : 0;
+    }
+    if (r !== m) {
+      this.hasBasis = false;
+      return false;
+    }
+    this.syncProblem();
+    if (!this.refactor()) {
+      this.slackBasis();
+      return false;
+    }
+    this.hasBasis = true;
+    return true;
+  }
+
+  /** Basis in HiGHS status codes (0 lower, 1 basic, 2 upper). */
+  getBasis(): { colStatus: Int32Array; rowStatus: Int32Array } {
+    const colStatus = new Int32Array(this.n);
+    const rowStatus = new Int32Array(this.m);
+    for (let j = 0; j < this.n + this.m; j++) {
+      const st = this.posOf[j]! >= 0 ? 1 : this.atUpper[j] ? 2 : 0;
+      if (j < this.n) colStatus[j] = st;
+      else rowStatus[j - this.n] = st;
+    }
+    return { colStatus, rowStatus };
+  }
+
+  isBasic(j: number): boolean {
+    return this.posOf[j]! >= 0;
+  }
+
+  isAtUpper(j: number): boolean {
+    return this.posOf[j]! < 0 && this.atUpper[j] === 1;
+  }
+
+  private syncProblem(): void {
+    const { lp, n, m } = this;
+    this.lo.set(lp.colLower, 0);
+    this.hi.set(lp.colUpper, 0);
+    this.cost.set(lp.colCost, 0);
+    this.lo.set(lp.rowLower, n);
+    this.hi.set(lp.rowUpper, n);
+    this.cost.fill(0, n, n + m);
+  }
+
+  private slackBasis(): void {
+    const { n, m, binv } = this;
+    this.posOf.fill(-1);
+    binv.fill(0);
+    for (let r = 0; r < m; r++) {
+      this.head[r] = n + r;
+      this.posOf[n + r] = r;
+      binv[r * m + r] = -1;
+    }
+    this.updates = 0;
+    this.hasBasis = true;
+  }
+
+  /** B^-1 a_j into out. */
+  private ftran(j: number, out: Float64Array): void {
+    const { n, m, binv, lp } = this;
+    if (j >= n) {
+      const i = j - n;
+      for (let r = 0; r < m; r++) out[r] = -binv[r * m + i]!;
+      return;
+    }
+    out.fill(0);
+    const s = lp.colStart[j]!;
+    const e = lp.colStart[j + 1]!;
+    for (let k = s; k < e; k++) {
+      const i = lp.rowIndex[k]!;
+      const v = lp.values[k]!;
+      if (v === 0) continue;
+      for (let r = 0; r < m; r++) out[r]! += binv[r * m + i]! * v;
+    }
+  }
+
+  /** Replaces basis position r by the column whose B^-1 a is w (product-form update in place). */
+  private pivotInverse(r: number, w: Float64Array): void {
+    const { m, binv } = this;
+    const piv = w[r]!;
+    const rowR = r * m;
+    const inv = 1 / piv;
+    for (let k = 0; k < m; k++) binv[rowR + k]! *= inv;
+    for (let i = 0; i < m; i++) {
+      if (i === r) continue;
+      const f = w[i]!;
+      if (f === 0) continue;
+      const rowI = i * m;
+      for (let k = 0; k < m; k++) {
+        const b = binv[rowR + k]!;
+        if (b !== 0) binv[rowI + k]! -= f * b;
+      }
+    }
+    this.updates++;
+  }
+
+  /** Gauss-Jordan inverse of the basis with partial pivoting. False when singular. */
+  private refactor(): boolean {
+    const { n, m, lp, binv } = this;
+    const W = this.facW;
+    W.fill(0);
+    binv.fill(0);
+    for (let r = 0; r < m; r++) {
+      const j = this.head[r]!;
+      if (j >= n) W[(j - n) * m + r] = -1;
+      else for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) W[lp.rowIndex[k]! * m + r] = lp.values[k]!;
+      binv[r * m + r] = 1;
+    }
+    // Row ops on [W | I]; row swaps permute, so the result rows follow the basis positions.
+    for (let c = 0; c < m; c++) {
+      let p = -1;
+      let best = 1e-11;
+      for (let i = c; i < m; i++) {
+        const a = Math.abs(W[i * m + c]!);
+        if (a > best) {
+          best = a;
+          p = i;
+        }
+      }
+      if (p < 0) return false;
+      if (p !== c) {
+        for (let k = 0; k < m; k++) {
+          const t1 = W[p * m + k]!;
+          W[p * m + k] = W[c * m + k]!;
+          W[c * m + k] = t1;
+          const t2 = binv[p * m + k]!;
+          binv[p * m + k] = binv[c * m + k]!;
+          binv[c * m + k] = t2;
+        }
+      }
+      const inv = 1 / W[c * m + c]!;
+      for (let k = c; k < m; k++) W[c * m + k]! *= inv;
+      for (let k = 0; k < m; k++) binv[c * m + k]! *= inv;
+      for (let i = 0; i < m; i++) {
+        if (i === c) continue;
+        const f = W[i * m + c]!;
+        if (f === 0) continue;
+        for (let k = c; k < m; k++) {
+          const v = W[c * m + k]!;
+          if (v !== 0) W[i * m + k]! -= f * v;
+        }
+        for (let k = 0; k < m; k++) {
+          const v = binv[c * m + k]!;
+          if (v !== 0) binv[i * m + k]! -= f * v;
+        }
+      }
+    }
+    this.updates = 0;
+    this.refactorizations++;
+    return true;
+  }
+
+  /** y = B^-T c_B, d = c - A^T y (for nonbasic; 0 for basic). */
+  private computeDuals(): void {
+    const { n, m, binv, y, d, cost, lp } = this;
+    y.fill(0);
+    for (let r = 0; r < m; r++) {
+      const c = cost[this.head[r]!]!;
+      if (c === 0) continue;
+      const row = r * m;
+      for (let k = 0; k < m; k++) y[k]! += c * binv[row + k]!;
+    }
+    for (let j = 0; j < n; j++) {
+      if (this.posOf[j]! >= 0) {
+        d[j] = 0;
+        continue;
+      }
+      let s = cost[j]!;
+      for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) s -= lp.values[k]! * y[lp.rowIndex[k]!]!;
+      d[j] = s;
+    }
+    for (let i = 0; i < m; i++) d[n + i] = this.posOf[n + i]! >= 0 ? 0 : y[i]!;
+  }
+
+  /** Nonbasic variables at their bounds, basic ones from x_B = -B^-1 (N x_N). */
+  private computePrimal(): void {
+    const { n, m, binv, x, lp } = this;
+    const q = this.work;
+    q.fill(0);
+    for (let j = 0; j < n; j++) {
+      if (this.posOf[j]! >= 0) continue;
+      const v = this.atUpper[j] ? this.hi[j]! : this.lo[j]!;
+      x[j] = v;
+      if (v === 0) continue;
+      for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) q[lp.rowIndex[k]!]! += lp.values[k]! * v;
+    }
+    for (let i = 0; i < m; i++) {
+      const j = n + i;
+      if (this.posOf[j]! >= 0) continue;
+      const v = this.atUpper[j] ? this.hi[j]! : this.lo[j]!;
+      x[j] = v;
+      q[i]! -= v;
+    }
+    for (let r = 0; r < m; r++) {
+      let s = 0;
+      const row = r * m;
+      for (let k = 0; k < m; k++) {
+        const qk = q[k]!;
+        if (qk !== 0) s += binv[row + k]! * qk;
+      }
+      x[this.head[r]!] = -s;
+    }
+  }
+
+  /** Puts each nonbasic variable at the bound its reduced cost prefers. False if one cannot (infinite bound). */
+  private makeDualFeasible(tol: number): { ok: boolean; flipped: number } {
+    const { n, m, d, lo, hi } = this;
+    let flipped = 0;
+    for (let j = 0; j < n + m; j++) {
+      if (this.posOf[j]! >= 0) continue;
+      if (lo[j] === hi[j]) {
+        this.atUpper[j] = 0;
+        continue;
+      }
+      const dj = d[j]!;
+      if (dj < -tol && !this.atUpper[j]) {
+        if (hi[j] === Infinity) return { ok: false, flipped };
+        this.atUpper[j] = 1;
+        flipped++;
+      } else if (dj > tol && this.atUpper[j]) {
+        if (lo[j] === -Infinity) return { ok: false, flipped };
+        this.atUpper[j] = 0;
+        flipped++;
+      } else if (this.atUpper[j] ? hi[j] === Infinity : lo[j] === -Infinity) {
+        // A nonbasic variable must sit at a finite bound.
+        this.atUpper[j] = this.atUpper[j] ? 0 : 1;
+        if (!Number.isFinite(this.atUpper[j] ? hi[j]! : lo[j]!)) return { ok: false, flipped };
+      }
+    }
+    return { ok: true, flipped };
+  }
+
+  /** max |A x - r| relative to the magnitude of the terms. */
+  private residual(): number {
+    const { n, m, lp, x } = this;
+    const act = this.work2;
+    act.fill(0);
+    const mag = this.work;
+    mag.fill(1);
+    for (let j = 0; j < n; j++) {
+      const xj = x[j]!;
+      if (xj === 0) continue;
+      for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) {
+        const t = lp.values[k]! * xj;
+        act[lp.rowIndex[k]!]! += t;
+        mag[lp.rowIndex[k]!]! += Math.abs(t);
+      }
+    }
+    let worst = 0;
+    for (let i = 0; i < m; i++) {
+      const r = Math.abs(act[i]! - x[n + i]!) / mag[i]!;
+      if (r > worst) worst = r;
+    }
+    return worst;
+  }
+
+  /**
+   * Solves the LP from the current basis. `changed` lists columns whose matrix coefficients
+   * changed since the last solve (bounds, costs and right-hand sides may change freely).
+   */
+  solve(changed?: Int32Array, changedCount = changed ? changed.length : 0): SimplexStatus {
+    this.iterations = 0;
+    const status = this.solveInner(changed, changedCount);
+    this.lastStatus = status;
+    this.totalIterations += this.iterations;
+    return status;
+  }
+
+  private solveInner(changed: Int32Array | undefined, changedCount: number): SimplexStatus {
+    const { n, m, x, lo, hi } = this;
+    this.syncProblem();
+    if (!this.hasBasis) this.slackBasis();
+    else if (changedCount > 0) {
+      let needRefactor = false;
+      for (let k = 0; k < changedCount; k++) {
+        const j = changed![k]!;
+        const r = this.posOf[j]!;
+        if (r < 0) continue;
+        this.ftran(j, this.colq);
+        if (Math.abs(this.colq[r]!) < 1e-7) {
+          needRefactor = true;
+          break;
+        }
+        this.pivotInverse(r, this.colq);
+      }
+      if (needRefactor && !this.refactor()) this.slackBasis();
+    }
+    if (this.updates >= this.refactorEvery && !this.refactor()) this.slackBasis();
+
+    this.computeDuals();
+    if (!this.makeDualFeasible(this.tolD).ok) return 'unbounded_box';
+    this.computePrimal();
+
+    let cleanups = 0;
+    for (;;) {
+      if (this.iterations >= this.maxIter) return 'iteration_limit';
+      // ---- pricing: leaving row by dual steepest edge (exact weights from the explicit inverse)
+      let r = -1;
+      let bestScore = 0;
+      for (let i = 0; i < m; i++) {
+        const j = this.head[i]!;
+        const xj = x[j]!;
+        let infeas = 0;
+        if (xj < lo[j]! - this.tolP * (1 + Math.abs(lo[j]!))) infeas = lo[j]! - xj;
+        else if (xj > hi[j]! + this.tolP * (1 + Math.abs(hi[j]!))) infeas = xj - hi[j]!;
+        else continue;
+        let w = 0;
+        const row = i * m;
+        for (let k = 0; k < m; k++) {
+          const b = this.binv[row + k]!;
+          w += b * b;
+        }
+        const score = (infeas * infeas) / w;
+        if (score > bestScore) {
+          bestScore = score;
+          r = i;
+        }
+      }
+      if (r < 0) {
+        // Primal feasible: verify from scratch before declaring optimality.
+        if (this.updates > 0 && this.residual() > 1e-9) {
+          if (!this.refactor()) return 'numerical';
+          this.computeDuals();
+          this.makeDualFeasible(this.tolD);
+          this.computePrimal();
+          if (++cleanups > 20) return 'numerical';
+          continue;
+        }
+        this.computeDuals();
+        const fix = this.makeDualFeasible(this.tolD * 100);
+        if (!fix.ok) return 'unbounded_box';
+        if (fix.flipped > 0) {
+          this.computePrimal();
+          if (++cleanups > 20) return 'numerical';
+          continue;
+        }
+        this.computePrimal();
+        if (this.primalInfeasible()) {
+          if (++cleanups > 20) return 'numerical';
+          continue;
+        }
+        let obj = 0;
+        for (let j = 0; j < n; j++) obj += this.cost[j]! * x[j]!;
+        this.objective = obj;
+        return 'optimal';
+      }
+
+      const p = this.head[r]!;
+      const s = x[p]! < lo[p]! ? 1 : -1;
+      const target = s > 0 ? lo[p]! : hi[p]!;
+      const delta = Math.abs(x[p]! - target);
+
+      // ---- pivot row alpha_j = (e_r' B^-1) a_j for nonbasic j
+      const rho = this.binv.subarray(r * m, r * m + m);
+      const alpha = this.alpha;
+      const lp = this.lp;
+      let nc = 0;
+      for (let j = 0; j < n + m; j++) {
+        if (this.posOf[j]! >= 0) continue;
+        let a: number;
+        if (j < n) {
+          a = 0;
+          for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) a += rho[lp.rowIndex[k]!]! * lp.values[k]!;
+        } else a = -rho[j - n]!;
+        alpha[j] = a;
+        if (lo[j] === hi[j]) continue;
+        const at = -s * a;
+        if (this.atUpper[j] ? at < -this.tolPiv : at > this.tolPiv) {
+          const ratio = this.d[j]! / at;
+          this.cand[nc] = j;
+          this.candRatio[nc] = ratio > 0 ? ratio : 0;
+          nc++;
+        }
+      }
+      if (nc === 0) return 'infeasible';
+
+      // ---- long-step ratio test: pass breakpoints (flipping them) while the dual keeps improving
+      // Breakpoints are taken in ratio order by selection: usually only a few are passed.
+      let slope = delta;
+      let k = 0;
+      let nf = 0;
+      for (; ; k++) {
+        selectMin(this.cand, this.candRatio, k, nc);
+        const j = this.cand[k]!;
+        const next = slope - Math.abs(alpha[j]!) * (hi[j]! - lo[j]!);
+        if (next <= 0) break;
+        // Past the last breakpoint and still improving: the dual is unbounded, the LP infeasible.
+        if (k === nc - 1) return 'infeasible';
+        slope = next;
+        this.flips[nf++] = j;
+      }
+      // Among near-ties at the stopping breakpoint, take the largest pivot.
+      let q = this.cand[k]!;
+      let bestAbs = Math.abs(alpha[q]!);
+      const tieLimit = this.candRatio[k]! + 1e-12 + 1e-9 * this.candRatio[k]!;
+      for (let kk = k + 1; kk < nc; kk++) {
+        if (this.candRatio[kk]! > tieLimit) continue;
+        const j = this.cand[kk]!;
+        const a = Math.abs(alpha[j]!);
+        if (a > bestAbs * 1.0000001) {
+          bestAbs = a;
+          q = j;
+        }
+      }
+      const aq = -s * alpha[q]!;
+      const t = Math.max(0, this.d[q]! / aq);
+
+      // ---- primal update: bound flips, then the entering variable
+      if (nf > 0) {
+        const qv = this.work;
+        qv.fill(0);
+        for (let f = 0; f < nf; f++) {
+          const j = this.flips[f]!;
+          const dx = this.atUpper[j] ? lo[j]! - hi[j]! : hi[j]! - lo[j]!;
+          this.atUpper[j] = this.atUpper[j] ? 0 : 1;
+          x[j] = this.atUpper[j] ? hi[j]! : lo[j]!;
+          if (j < n) for (let kk = lp.colStart[j]!; kk < lp.colStart[j + 1]!; kk++) qv[lp.rowIndex[kk]!]! += lp.values[kk]! * dx;
+          else qv[j - n]! -= dx;
+        }
+        for (let kk = 0; kk < m; kk++) {
+          const v = qv[kk]!;
+          if (v === 0) continue;
+          for (let i = 0; i < m; i++) {
+            const b = this.binv[i * m + kk]!;
+            if (b !== 0) x[this.head[i]!]! -= b * v;
+          }
+        }
+      }
+      const col = this.colq;
+      this.ftran(q, col);
+      const pivot = col[r]!;
+      if (Math.abs(pivot - alpha[q]!) > 1e-7 * (1 + Math.abs(pivot)) || Math.abs(pivot) < this.tolPiv) {
+        // Inverse has drifted: refactorise and restart from consistent values.
+        if (!this.refactor()) {
+          this.slackBasis();
+        }
+        this.computeDuals();
+        this.makeDualFeasible(this.tolD);
+        this.computePrimal();
+        this.iterations++;
+        continue;
+      }
+      const theta = (x[p]! - target) / pivot;
+      for (let i = 0; i < m; i++) {
+        const c = col[i]!;
+        if (c !== 0) x[this.head[i]!]! -= theta * c;
+      }
+      x[q]! += theta;
+      x[p] = target;
+
+      // ---- dual update
+      const d = this.d;
+      for (let j = 0; j < n + m; j++) {
+        if (this.posOf[j]! >= 0) continue;
+        d[j]! -= t * -s * alpha[j]!;
+      }
+      d[q] = 0;
+      d[p] = s * t;
+
+      // ---- basis update
+      this.pivotInverse(r, col);
+      this.head[r] = q;
+      this.posOf[q] = r;
+      this.posOf[p] = -1;
+      this.atUpper[p] = s < 0 ? 1 : 0;
+      this.iterations++;
+      if (this.updates >= this.refactorEvery) {
+        if (!this.refactor()) this.slackBasis();
+        this.computeDuals();
+        this.makeDualFeasible(this.tolD);
+        this.computePrimal();
+      }
+    }
+  }
+
+  private primalInfeasible(): boolean {
+    const { m, x, lo, hi } = this;
+    for (let i = 0; i < m; i++) {
+      const j = this.head[i]!;
+      if (x[j]! < lo[j]! - this.tolP * (1 + Math.abs(lo[j]!)) || x[j]! > hi[j]! + this.tolP * (1 + Math.abs(hi[j]!))) return true;
+    }
+    return false;
+  }
+}
+
+/** Moves the smallest ratio among positions from..n-1 to position from. */
+function selectMin(idx: Int32Array, ratio: Float64Array, from: number, n: number): void {
+  let best = from;
+  let br = ratio[from]!;
+  for (let i = from + 1; i < n; i++) {
+    if (ratio[i]! < br) {
+      br = ratio[i]!;
+      best = i;
+    }
+  }
+  if (best !== from) {
+    const tr = ratio[from]!;
+    ratio[from] = br;
+    ratio[best] = tr;
+    const ti = idx[from]!;
+    idx[from] = idx[best]!;
+    idx[best] = ti;
+  }
+}

@@ -1,0 +1,197 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import { deviceTypeSchema, type BirthPayload } from '../contract/index.ts';
+import type { DeviceDirectory, DeviceStatus } from './types.ts';
+
+const STALE_INTERVALS = 3;
+const STALE_WITHOUT_BIRTH_MS = 5 * 60_000;
+
+const metaSchema = z.record(
+  z.string(),
+  z.object({
+    type: deviceTypeSchema.optional(),
+    firmware: z.string().optional(),
+    intervalS: z.number().optional(),
+    units: z.record(z.string(), z.string()),
+    lastSeen: z.number().optional(),
+  }),
+);
+type PersistedMeta = z.infer<typeof metaSchema>;
+
+interface Entry extends DeviceStatus {
+  units: Map<string, string>;
+  clients: number;
+}
+
+const keyOf = (tenant: string, device: string) => `${tenant}\u0000${device}`;
+
+/**
+ * Live status of every device, and what each declared at birth (type, units). Births are
+ * persisted so units stay known across a restart until the device sends its next birth.
+ */
+export class DeviceTracker implements DeviceDirectory {
+  private readonly entries = new Map<string, Entry>();
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly metaFile: string | undefined,
+    private readonly registered: (tenant: string) => Array<{ device: string; type?: string | undefined; revokedAt?: number | undefined }> = () => [],
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async load(): Promise<void> {
+    if (!this.metaFile) return;
+    let parsed: PersistedMeta;
+    try {
+      parsed = metaSchema.parse(JSON.parse(await readFile(this.metaFile, 'utf8')));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new Error(`device metadata ${this.metaFile} unreadable: ${(err as Error).message}`);
+    }
+    for (const [key, m] of Object.entries(parsed)) {
+      const [tenant, device] = key.split('\u0000') as [string, string];
+      const e = this.entry(tenant, device);
+      if (m.type) e.type = m.type;
+      if (m.firmware) e.firmware = m.firmware;
+      if (m.intervalS) e.intervalS = m.intervalS;
+      if (m.lastSeen) e.lastSeen = m.lastSeen;
+      e.units = new Map(Object.entries(m.units));
+    }
+  }
+
+  /** Persist metadata at most every `intervalMs`; births are rare so this stays cheap. */
+  startPersisting(intervalMs = 2000): void {
+    this.timer = setInterval(() => void this.persist(), intervalMs);
+    this.timer.unref();
+  }
+
+  async persist(): Promise<void> {
+    if (!this.metaFile || !this.dirty) return;
+    this.dirty = false;
+    const out: PersistedMeta = {};
+    for (const [key, e] of this.entries) {
+      out[key] = {
+        ...(e.type ? { type: e.type } : {}),
+        ...(e.firmware ? { firmware: e.firmware } : {}),
+        ...(e.intervalS ? { intervalS: e.intervalS } : {}),
+        ...(e.lastSeen ? { lastSeen: e.lastSeen } : {}),
+        units: Object.fromEntries(e.units),
+      };
+    }
+    await mkdir(dirname(this.metaFile), { recursive: true });
+    const tmp = `${this.metaFile}.tmp`;
+    await writeFile(tmp, JSON.stringify(out));
+    await rename(tmp, this.metaFile);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.persist();
+  }
+
+  private entry(tenant: string, device: string): Entry {
+    const key = keyOf(tenant, device);
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { tenant, device, online: false, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, stale: false, units: new Map(), clients: 0 };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  declaredUnits(tenant: string, device: string): ReadonlyMap<string, string> | undefined {
+    return this.entries.get(keyOf(tenant, device))?.units;
+  }
+
+  connected(tenant: string, device: string): void {
+    const e = this.entry(tenant, device);
+    e.clients++;
+    e.online = true;
+    e.connectedAt = this.now();
+    e.lastSeen = e.connectedAt;
+  }
+
+  disconnected(tenant: string, device: string): void {
+    const e = this.entry(tenant, device);
+    e.clients = Math.max(0, e.clients - 1);
+    if (e.clients === 0) e.online = false;
+  }
+
+  birth(tenant: string, device: string, birth: BirthPayload): void {
+    const e = this.entry(tenant, device);
+    e.type = birth.type;
+    e.firmware = birth.firmware;
+    e.intervalS = birth.interval_s;
+    e.units = new Map(Object.entries(birth.metrics).map(([name, m]) => [name, m.unit]));
+    e.online = true;
+    this.seen(e);
+    this.dirty = true;
+  }
+
+  stateReported(tenant: string, device: string, online: boolean): void {
+    const e = this.entry(tenant, device);
+    // A will published after a takeover must not mark a still-connected device offline.
+    e.online = online || e.clients > 0;
+    this.seen(e);
+  }
+
+  accepted(tenant: string, device: string, readings: number): void {
+    const e = this.entry(tenant, device);
+    e.messages++;
+    e.readings += readings;
+    this.seen(e);
+  }
+
+  duplicate(tenant: string, device: string): void {
+    const e = this.entry(tenant, device);
+    e.duplicates++;
+    this.seen(e);
+  }
+
+  rejected(tenant: string, device: string, reason: string): void {
+    const e = this.entry(tenant, device);
+    e.rejects++;
+    e.lastReject = { at: this.now(), reason };
+    this.seen(e);
+  }
+
+  /** Accepted but suspicious (e.g. far-future timestamps): shown to the engineer, not a reject. */
+  flagged(tenant: string, device: string, warning: string): void {
+    const e = this.entry(tenant, device);
+    e.flagged++;
+    e.lastWarning = { at: this.now(), warning };
+  }
+
+  private seen(e: Entry): void {
+    e.lastSeen = this.now();
+  }
+
+  private view(e: Entry, now: number): DeviceStatus {
+    const { units: _units, clients: _clients, ...status } = e;
+    const limit = e.intervalS ? e.intervalS * 1000 * STALE_INTERVALS : STALE_WITHOUT_BIRTH_MS;
+    return { ...status, stale: e.lastSeen === undefined || now - e.lastSeen > limit };
+  }
+
+  list(tenant: string): DeviceStatus[] {
+    const now = this.now();
+    const out = new Map<string, DeviceStatus>();
+    for (const e of this.entries.values()) if (e.tenant === tenant) out.set(e.device, this.view(e, now));
+    for (const r of this.registered(tenant)) {
+      if (r.revokedAt || out.has(r.device)) continue;
+      const parsedType = deviceTypeSchema.safeParse(r.type);
+      out.set(r.device, {
+        tenant, device: r.device, online: false, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, stale: true,
+        ...(parsedType.success ? { type: parsedType.data } : {}),
+      });
+    }
+    return [...out.values()].sort((a, b) => a.device.localeCompare(b.device));
+  }
+
+  get(tenant: string, device: string): DeviceStatus | undefined {
+    const e = this.entries.get(keyOf(tenant, device));
+    if (e) return this.view(e, this.now());
+    return this.list(tenant).find((d) => d.device === device);
+  }
+}

@@ -1,0 +1,2 @@
+export * from './types.ts';
+export { IdentityRegistry, type DeviceCredentials, type DeviceRecord, type TokenRecord } from './registry.ts';

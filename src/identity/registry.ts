@@ -1,0 +1,245 @@
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { watchFile, unwatchFile } from 'node:fs';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { idSchema } from '../contract/topics.ts';
+import type { DeviceAuthenticator, DeviceIdentity, Role, TokenIdentity, TokenVerifier } from './types.ts';
+import { roles } from './types.ts';
+
+const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, keylen: number, opts: object) => Promise<Buffer>;
+
+/*
+ * Device secrets and API tokens are 256-bit random strings we generate, so a slow KDF adds
+ * no security against guessing; scrypt with modest cost still protects a leaked file from
+ * cheap offline checks while keeping a 5,000-device reconnect storm affordable.
+ */
+const SCRYPT = { N: 1024, r: 8, p: 1, keylen: 32 } as const;
+
+const deviceRecordSchema = z.object({
+  tenant: idSchema,
+  device: idSchema,
+  type: z.string().optional(),
+  secret: z.string(),
+  createdAt: z.number(),
+  revokedAt: z.number().optional(),
+});
+const tokenRecordSchema = z.object({
+  id: z.string(),
+  tenant: idSchema,
+  role: z.enum(roles),
+  sha256: z.string(),
+  label: z.string().optional(),
+  createdAt: z.number(),
+  revokedAt: z.number().optional(),
+});
+const fileSchema = z.object({
+  version: z.literal(1),
+  devices: z.array(deviceRecordSchema),
+  tokens: z.array(tokenRecordSchema),
+});
+type RegistryFile = z.infer<typeof fileSchema>;
+export type DeviceRecord = z.infer<typeof deviceRecordSchema>;
+export type TokenRecord = z.infer<typeof tokenRecordSchema>;
+
+export interface DeviceCredentials {
+  tenant: string;
+  device: string;
+  username: string;
+  password: string;
+}
+
+/** Server-published topic roots under a tenant; a device of that name could spoof them. */
+export const RESERVED_DEVICE_IDS = new Set(['dispatch', 'alarms', 'server']);
+
+const usernameOf = (tenant: string, device: string) => `${tenant}/${device}`;
+const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
+
+async function hashSecret(secret: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(secret, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p });
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+async function verifySecret(secret: Buffer, stored: string): Promise<boolean> {
+  const [alg, n, r, p, salt, key] = stored.split('$');
+  if (alg !== 'scrypt' || !salt || !key) return false;
+  const expected = Buffer.from(key, 'base64');
+  const actual = await scrypt(secret, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p) });
+  return timingSafeEqual(actual, expected);
+}
+
+/**
+ * Devices, their hashed credentials and API tokens, in one JSON file under the data dir.
+ * A file (not the database) so `querstrom device add` works while the server runs; the
+ * server watches it and picks up additions and revocations.
+ */
+export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
+  private data: RegistryFile = { version: 1, devices: [], tokens: [] };
+  private devicesByUser = new Map<string, DeviceRecord>();
+  private tokensByHash = new Map<string, TokenRecord>();
+  /** username → sha256(password) of the last successful scrypt check, so reconnects stay cheap. */
+  private verifiedCache = new Map<string, Buffer>();
+  private revokedListeners: Array<(revoked: DeviceIdentity[]) => void> = [];
+  private watching = false;
+
+  private constructor(readonly file: string) {}
+
+  static async open(file: string): Promise<IdentityRegistry> {
+    const registry = new IdentityRegistry(file);
+    await registry.reload();
+    return registry;
+  }
+
+  async reload(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.index({ version: 1, devices: [], tokens: [] });
+      throw err;
+    }
+    const parsed = fileSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(`identity file ${this.file} is invalid: ${parsed.error.message}`);
+    this.index(parsed.data);
+  }
+
+  private index(data: RegistryFile): void {
+    const before = this.devicesByUser;
+    this.data = data;
+    this.devicesByUser = new Map(data.devices.map((d) => [usernameOf(d.tenant, d.device), d]));
+    this.tokensByHash = new Map(data.tokens.filter((t) => !t.revokedAt).map((t) => [t.sha256, t]));
+    const revoked: DeviceIdentity[] = [];
+    for (const [user, old] of before) {
+      const now = this.devicesByUser.get(user);
+      if (!old.revokedAt && (!now || now.revokedAt || now.secret !== old.secret)) {
+        revoked.push({ tenant: old.tenant, device: old.device });
+        this.verifiedCache.delete(user);
+      }
+    }
+    if (revoked.length) for (const l of this.revokedListeners) l(revoked);
+  }
+
+  /** Reload when another process (the CLI) changes the file. */
+  watch(intervalMs = 1000): void {
+    if (this.watching) return;
+    this.watching = true;
+    watchFile(this.file, { interval: intervalMs }, () => void this.reload().catch(() => undefined));
+  }
+
+  unwatch(): void {
+    if (this.watching) unwatchFile(this.file);
+    this.watching = false;
+  }
+
+  private async save(): Promise<void> {
+    await mkdir(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(this.data, null, 2) + '\n', { mode: 0o600 });
+    const fh = await open(tmp, 'r');
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, this.file);
+  }
+
+  /** Re-read first so concurrent CLI and server edits don't overwrite each other. */
+  private async mutate(change: (data: RegistryFile) => void): Promise<void> {
+    await this.reload();
+    const next = structuredClone(this.data);
+    change(next);
+    this.index(next);
+    await this.save();
+  }
+
+  async addDevice(tenant: string, device: string, type?: string): Promise<DeviceCredentials> {
+    idSchema.parse(tenant);
+    idSchema.parse(device);
+    if (RESERVED_DEVICE_IDS.has(device)) throw new Error(`"${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)`);
+    const password = randomBytes(24).toString('base64url');
+    const secret = await hashSecret(password);
+    await this.mutate((data) => {
+      const existing = data.devices.find((d) => d.tenant === tenant && d.device === device);
+      if (existing && !existing.revokedAt) throw new Error(`device ${tenant}/${device} already exists; revoke it first to issue new credentials`);
+      data.devices = data.devices.filter((d) => !(d.tenant === tenant && d.device === device));
+      data.devices.push({ tenant, device, ...(type ? { type } : {}), secret, createdAt: Date.now() });
+    });
+    return { tenant, device, username: usernameOf(tenant, device), password };
+  }
+
+  async revokeDevice(tenant: string, device: string): Promise<boolean> {
+    let found = false;
+    await this.mutate((data) => {
+      const d = data.devices.find((x) => x.tenant === tenant && x.device === device && !x.revokedAt);
+      if (d) {
+        d.revokedAt = Date.now();
+        found = true;
+      }
+    });
+    return found;
+  }
+
+  listDevices(tenant?: string): Array<Omit<DeviceRecord, 'secret'>> {
+    return this.data.devices
+      .filter((d) => !tenant || d.tenant === tenant)
+      .map(({ secret: _secret, ...rest }) => rest);
+  }
+
+  async verifyDevice(username: string, password: Buffer | string | undefined): Promise<DeviceIdentity | null> {
+    if (password === undefined) return null;
+    const record = this.devicesByUser.get(username);
+    if (!record || record.revokedAt) return null;
+    const pw = typeof password === 'string' ? Buffer.from(password) : password;
+    const digest = sha256(pw);
+    const cached = this.verifiedCache.get(username);
+    if (cached && timingSafeEqual(cached, digest)) return { tenant: record.tenant, device: record.device };
+    if (!(await verifySecret(pw, record.secret))) return null;
+    this.verifiedCache.set(username, digest);
+    return { tenant: record.tenant, device: record.device };
+  }
+
+  /** Why a CONNECT was refused, for the log and the device's status; never reveals secrets. */
+  describeFailure(username: string | undefined): string {
+    if (!username) return 'no username: anonymous access is disabled';
+    const record = this.devicesByUser.get(username);
+    if (!record) return `unknown device "${username.slice(0, 130)}"`;
+    if (record.revokedAt) return `device ${username} was revoked`;
+    return `wrong password for ${username}`;
+  }
+
+  onRevoked(listener: (revoked: DeviceIdentity[]) => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  async addToken(tenant: string, role: Role, label?: string): Promise<{ id: string; token: string }> {
+    idSchema.parse(tenant);
+    const token = `qst_${randomBytes(24).toString('base64url')}`;
+    const id = randomBytes(6).toString('hex');
+    await this.mutate((data) => {
+      data.tokens.push({ id, tenant, role, sha256: sha256(token).toString('hex'), ...(label ? { label } : {}), createdAt: Date.now() });
+    });
+    return { id, token };
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    let found = false;
+    await this.mutate((data) => {
+      const t = data.tokens.find((x) => x.id === id && !x.revokedAt);
+      if (t) {
+        t.revokedAt = Date.now();
+        found = true;
+      }
+    });
+    return found;
+  }
+
+  listTokens(tenant?: string): Array<Omit<TokenRecord, 'sha256'>> {
+    return this.data.tokens.filter((t) => !tenant || t.tenant === tenant).map(({ sha256: _h, ...rest }) => rest);
+  }
+
+  verifyToken(token: string): TokenIdentity | null {
+    // Map lookup on a hash of a 192-bit random token: no timing signal about the token itself.
+    const record = this.tokensByHash.get(sha256(token).toString('hex'));
+    return record ? { tenant: record.tenant, role: record.role, tokenId: record.id } : null;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './types.ts';
+export { openDuckDbStore, type DuckDbStoreOptions } from './duckdb-store.ts';
