@@ -36,7 +36,7 @@ const identities = new Map<string, TokenIdentity>([
 const verifier: TokenVerifier = { verifyToken: (t) => identities.get(t) ?? null };
 
 function status(tenant: string, device: string, extra: Partial<DeviceStatus> = {}): DeviceStatus {
-  return { tenant, device, online: true, stale: false, messages: 10, readings: 60, rejects: 0, duplicates: 0, ...extra } as DeviceStatus;
+  return { tenant, device, online: true, stale: false, messages: 10, readings: 60, rejects: 0, duplicates: 0, flagged: 0, ...extra } as DeviceStatus;
 }
 const deviceStatuses: DeviceStatus[] = [
   status(A, 'hm-1', { type: 'heat_meter', firmware: '1.2.0', intervalS: 60, lastSeen: T0 + 59 * MIN }),
@@ -480,7 +480,7 @@ describe('devices', () => {
     const byId = Object.fromEntries(r.body.devices.map((d: { device: string }) => [d.device, d]));
     expect(byId['hm-1']).toEqual({
       device: 'hm-1', status: 'online', type: 'heat_meter', firmware: '1.2.0', intervalS: 60, online: true, stale: false,
-      lastSeen: T0 + 59 * MIN, messages: 10, readings: 60, rejects: 0, duplicates: 0,
+      lastSeen: T0 + 59 * MIN, messages: 10, readings: 60, rejects: 0, duplicates: 0, flagged: 0,
     });
     expect(byId['gw-1/sub-1'].status).toBe('offline');
     expect(byId['shared-1'].status).toBe('stale');

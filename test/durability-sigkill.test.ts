@@ -63,6 +63,7 @@ describe('durable acknowledgement', () => {
       const storedSet = new Set(stored);
       expect(stored.length, `${device}: a reading was stored twice`).toBe(storedSet.size);
       const missing = [...acked.get(device)!].filter((s) => !storedSet.has(s));
+      if (missing.length) console.log(device, "stored", stored.length, "max", Math.max(...stored), "acked", acked.get(device)!.size, "missing sample", missing.slice(0, 5), missing.slice(-5));
       expect(missing, `${device}: acknowledged but lost`).toEqual([]);
     }
   }, 60_000);

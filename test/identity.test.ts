@@ -57,3 +57,12 @@ describe('IdentityRegistry', () => {
     expect(r.verifyToken(t.token)).toBeNull();
   });
 });
+
+describe('IdentityRegistry concurrency', () => {
+  it('concurrent adds in one process all land in the file', async () => {
+    const r = await IdentityRegistry.open(join(dir, 'identity.json'));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => r.addDevice('a', `d${i}`)));
+    const again = await IdentityRegistry.open(join(dir, 'identity.json'));
+    expect(again.listDevices('a')).toHaveLength(20);
+  });
+});

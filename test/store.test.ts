@@ -31,7 +31,7 @@ describe('DuckDB store', () => {
       rows.push(reading('muenster', 'hm-2', 'heat_power', T0 + i * MIN, 1000 + i));
     }
     // bochum uses the same device and metric names with other values.
-    for (let i = 0; i < 30; i++) rows.push(reading('bochum', 'hm-1', 'heat_power', T0 + i * MIN, -i));
+    for (let i = 0; i < 30; i++) rows.push(reading('bochum', 'hm-1', 'heat_power', T0 + i * MIN, -(i + 1)));
     await store.writeReadings(rows, { segment: 1, batch: 0 });
     await store.writeDeadLetters([
       { tenant: 'muenster', device: 'hm-1', topic: 'qs/v1/muenster/hm-1/data', receivedAt: T0 + 1000, reason: 'malformed JSON: Unexpected token', excerpt: '{"seq":' },
@@ -101,10 +101,10 @@ describe('DuckDB store', () => {
   it('never shows one tenant the rows of another', async () => {
     const b = await store.queryRange({ tenant: 'bochum', from: 0, to: T0 + 1000 * MIN, limit: 100_000 });
     expect(b).toHaveLength(30);
-    expect(b.every((r) => r.tenant === 'bochum' && r.value <= 0)).toBe(true);
+    expect(b.every((r) => r.tenant === 'bochum' && r.value < 0)).toBe(true);
     const bAgg = await store.queryAggregate({ tenant: 'bochum', device: 'hm-1', metric: 'heat_power', from: T0, to: T0 + 60 * MIN, bucketMs: 60 * MIN, fns: ['max', 'min'] });
-    expect(bAgg).toEqual([{ ts: Math.floor(T0 / (60 * MIN)) * 60 * MIN, count: 30, max: 0, min: -29 }]);
-    expect(await store.latest({ tenant: 'bochum' })).toEqual([{ tenant: 'bochum', device: 'hm-1', metric: 'heat_power', ts: T0 + 29 * MIN, value: -29, unit: 'kW' }]);
+    expect(bAgg).toEqual([{ ts: Math.floor(T0 / (60 * MIN)) * 60 * MIN, count: 30, max: -1, min: -30 }]);
+    expect(await store.latest({ tenant: 'bochum' })).toEqual([{ tenant: 'bochum', device: 'hm-1', metric: 'heat_power', ts: T0 + 29 * MIN, value: -30, unit: 'kW' }]);
     const bDead = await store.deadLetters({ tenant: 'bochum' });
     expect(bDead.map((d) => d.reason)).toEqual(['secret bochum reason']);
     const mDead = await store.deadLetters({ tenant: 'muenster' });
@@ -161,8 +161,8 @@ describe('DuckDB store', () => {
 
   it('applies retention to readings and dead letters', async () => {
     const removed = await store.applyRetention(T0 + 30 * MIN);
-    // muenster: 3 series × 30 minutes; bochum: 30; dead letters: 4; atomic rows (ts T0 .. T0+250 s): 250,000.
-    expect(removed).toBe(90 + 30 + 4 + 250_000);
+    // muenster: 3 series × 30 minutes + hm-3's one; bochum: 30; dead letters: 4; atomic rows (T0 .. T0 + 250 s): 250,000.
+    expect(removed).toBe(90 + 1 + 30 + 4 + 250_000);
     const left = await store.queryRange({ tenant: 'muenster', from: 0, to: T0 + 1000 * MIN, limit: 100_000 });
     expect(left).toHaveLength(90);
     expect(Math.min(...left.map((r) => r.ts))).toBe(T0 + 30 * MIN);
@@ -187,7 +187,7 @@ describe('DuckDB store', () => {
   it('never shows a half-written batch after SIGKILL in the middle of writes', async () => {
     const killDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qs-store-kill-'));
     const killDb = path.join(killDir, 'k.duckdb');
-    const script = path.join(killDir, 'writer.ts');
+    const script = path.join(killDir, 'writer.mts');
     const ROWS = 40_000;
     fs.writeFileSync(
       script,

@@ -30,13 +30,13 @@ export interface DeviceModelOptions {
   altUnits?: boolean;
 }
 
-/** Longest integration step, so counters do not depend on how often a device is sampled. */
-const MAX_STEP_MS = 60_000;
+/** Longest integration step of stateful models, so counters barely depend on how often a device is sampled. */
+const MAX_STEP_MS = 5 * 60_000;
 
 /**
  * One device's signals: deterministic for (seed, device, sequence of sample times).
  * Stateful parts (energy counters, storage charge, ramps) integrate in steps of at most
- * a minute, so they barely depend on the sampling cadence.
+ * five minutes, so they barely depend on the sampling cadence.
  */
 export class DeviceModel {
   readonly type: string;
@@ -46,6 +46,7 @@ export class DeviceModel {
   readonly metrics: readonly WireMetric[];
   private readonly physics: Physics;
   private readonly env: Environment;
+  private readonly stateful: boolean;
   private lastMs: number | undefined;
 
   constructor(options: DeviceModelOptions) {
@@ -61,6 +62,7 @@ export class DeviceModel {
     }
     this.variant = options.variant ?? (variants ? (variants.find((v) => options.device.includes(v)) ?? variants[hashString(options.device) % variants.length]) : undefined);
     this.firmware = def.firmware;
+    this.stateful = 'stateful' in def && def.stateful === true;
     this.env = options.env ?? new Environment(options.seed);
     this.physics = def.create(physicsContext(options.seed, options.device, this.variant));
     const alt = options.altUnits ?? hashString(`units:${options.device}`) % 4 === 0;
@@ -90,7 +92,7 @@ export class DeviceModel {
       if (tMs < this.lastMs) throw new RangeError(`sample time ${tMs} is before the previous sample ${this.lastMs}`);
       if (tMs === this.lastMs) values = this.physics.step(this.env.at(tMs), 0);
       while (this.lastMs < tMs) {
-        const stepMs = Math.min(MAX_STEP_MS, tMs - this.lastMs);
+        const stepMs = this.stateful ? Math.min(MAX_STEP_MS, tMs - this.lastMs) : tMs - this.lastMs;
         this.lastMs += stepMs;
         values = this.physics.step(this.env.at(this.lastMs), stepMs / 3_600_000);
       }

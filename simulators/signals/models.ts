@@ -60,6 +60,8 @@ export interface Physics {
 
 export interface ModelDef {
   firmware: string;
+  /** Integrates state over time (counters, charge, ramps), so it is advanced in small steps. */
+  stateful?: boolean;
   variants?: readonly string[];
   metrics: (variant: string | undefined) => MetricDef[];
   create(ctx: PhysicsContext): Physics;
@@ -77,6 +79,7 @@ const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
 const heatMeter: ModelDef = {
   firmware: 'qs-sim-heatmeter/4.2.1',
+  stateful: true,
   metrics: () => [
     { name: 'heat_power', modelUnit: 'kW', unit: 'kW', altUnit: 'MW', description: 'Heat delivered to the zone', min: 0 },
     { name: 'supply_temp', modelUnit: 'degC', unit: 'degC', description: 'Supply (flow) temperature', min: 40, max: 130 },
@@ -154,6 +157,7 @@ const wasteHeatSource: ModelDef = {
 
 const gasChp: ModelDef = {
   firmware: 'qs-sim-chp/3.1.0',
+  stateful: true,
   metrics: () => [
     { name: 'el_power', modelUnit: 'MW', unit: 'MW', altUnit: 'kW', description: 'Electrical output', min: 0, controllable: true },
     { name: 'heat_power', modelUnit: 'MW', unit: 'MW', altUnit: 'kW', description: 'Heat output', min: 0 },
@@ -193,8 +197,8 @@ const gasChp: ModelDef = {
           load = goal === 0 ? Math.max(minLoad, from - maxMove) : clamp(goal, from - maxMove, from + maxMove);
         }
         if (load <= 0) return { el_power: 0, heat_power: 0, gas_power: 0 };
-        const etaEl = etaElMax * (1 - (0.12 * (1 - load)) / (1 - minLoad));
         const el = capEl * Math.min(1, load * (1 + 0.004 * noise(ctx, 1, env, MIN)));
+        const etaEl = etaElMax * (1 - (0.12 * (1 - el / capEl)) / (1 - minLoad));
         const gas = el / etaEl;
         return { el_power: el, heat_power: gas * etaTh, gas_power: gas };
       },
@@ -293,6 +297,7 @@ const boiler: ModelDef = {
 
 const storageTank: ModelDef = {
   firmware: 'qs-sim-tes/1.3.7',
+  stateful: true,
   metrics: () => [
     { name: 'soc', modelUnit: '%', unit: '%', description: 'State of charge', min: 0, max: 100 },
     { name: 'top_temp', modelUnit: 'degC', unit: 'degC', description: 'Temperature at the top of the tank', min: 20, max: 110 },

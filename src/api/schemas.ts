@@ -204,6 +204,8 @@ export const deviceSchema = component(
       rejects: z.number().int(),
       duplicates: z.number().int(),
       lastReject: z.object({ at: epochMs('When'), reason: z.string() }).optional(),
+      flagged: z.number().int().meta({ description: 'Accepted messages with a warning, e.g. timestamps far in the future' }),
+      lastWarning: z.object({ at: epochMs('When'), warning: z.string() }).optional(),
     })
     .meta({ description: 'Live status of one device' }),
 );

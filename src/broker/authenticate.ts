@@ -127,6 +127,7 @@ export function createAuthenticate(ctx: BrokerContext) {
         ready: false,
         closeReason: undefined,
         revoked: false,
+        authenticatedAt: Date.now(),
       };
       (client as TrackedClient)[SESSION] = session;
       delete (client as ConnectingClient)[CONNECT_INFO];

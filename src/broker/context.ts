@@ -21,6 +21,8 @@ export interface BrokerContext {
   inflight: number;
   /** Called when inflight drops to 0 while closing. */
   onIdle: (() => void) | undefined;
+  /** Device key → when it was last revoked; catches connections authenticated just before. */
+  readonly revokedAt: Map<string, number>;
   /** onDevicePublish failed: logged at most once per second, with a count. */
   storeFailed(err: unknown): void;
 }

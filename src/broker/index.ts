@@ -55,6 +55,7 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
     closing: false,
     inflight: 0,
     onIdle: undefined,
+    revokedAt: new Map(),
     storeFailed,
   } as Omit<BrokerContext, 'aedes'> as BrokerContext;
 

@@ -39,14 +39,13 @@ export class PacketSizeScanner {
       this.length += (b & 0x7f) * this.multiplier;
       this.multiplier *= 128;
       this.lengthBytes++;
-      // A partial varint is already a lower bound, so an oversized packet is caught at its first length byte.
-      const size = 1 + this.lengthBytes + this.length;
-      if (size > this.maxPacketBytes) return size;
       if (b & 0x80) {
-        // More than 4 length bytes is malformed; let the MQTT parser reject it.
+        // More than 4 length bytes is malformed; the MQTT parser rejects that itself.
         if (this.lengthBytes >= 4) return 0;
         continue;
       }
+      const size = 1 + this.lengthBytes + this.length;
+      if (size > this.maxPacketBytes) return size;
       this.skip = this.length;
       this.phase = 0;
     }

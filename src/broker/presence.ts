@@ -25,19 +25,27 @@ function safely(ctx: BrokerContext, what: string, fn: () => void): void {
 }
 
 /**
- * Online at CONNACK; offline when the last connection of a device closes — by the device's retained
+ * Online at registration (CONNACK follows); offline when the last connection of a device closes — by the device's retained
  * last will on its state topic when it dies without DISCONNECT, by the server otherwise (clean
  * DISCONNECT, no such will, revoked). Also drives onConnect/onDisconnect.
  */
 export function trackPresence(ctx: BrokerContext): void {
   const { aedes, hooks } = ctx;
 
-  // At CONNACK rather than 'clientReady': aedes emits that only after the offline queue is flushed,
-  // and a connection closed in between would never count as having been online.
-  aedes.on('connackSent', (packet, client) => {
-    if (packet.returnCode !== 0) return;
+  // 'client' = registered (authenticated, old session taken over), just before CONNACK. Every
+  // registered client gets a 'clientDisconnect', so connects and disconnects always pair up;
+  // 'connackSent'/'clientReady' come later and can miss a connection closed in between.
+  aedes.on('client', (client) => {
     const session = sessionOf(client);
     if (session === undefined) return;
+    const revokedAt = session.identity ? ctx.revokedAt.get(session.device.key) : undefined;
+    if (revokedAt !== undefined && revokedAt >= session.authenticatedAt) {
+      // Verified just before its device was revoked: close before it counts as connected.
+      session.revoked = true;
+      session.closeReason = 'revoked';
+      client.close();
+      return;
+    }
     session.device = ctx.devices.adopt(session.device);
     session.device.live.add(client);
     session.ready = true;
@@ -66,6 +74,9 @@ export function watchRevocations(ctx: BrokerContext): void {
   ctx.hooks.authenticator.onRevoked((revoked: DeviceIdentity[]) => {
     if (revoked.length === 0) return;
     const keys = new Set(revoked.map((r) => `${r.tenant}/${r.device}`));
+    const now = Date.now();
+    for (const [key, at] of ctx.revokedAt) if (now - at > 60_000) ctx.revokedAt.delete(key);
+    for (const key of keys) ctx.revokedAt.set(key, now);
     // All registered clients, not only the live ones: a connection may be between CONNECT and CONNACK.
     const clients = (ctx.aedes as unknown as { clients: Record<string, Client> }).clients;
     for (const id in clients) {

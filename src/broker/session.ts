@@ -31,6 +31,8 @@ export interface ClientSession {
   /** Why the connection ended, when we know better than aedes (revoked, taken over, error). */
   closeReason: string | undefined;
   revoked: boolean;
+  /** When the credentials were verified (epoch ms). */
+  authenticatedAt: number;
 }
 
 export const SESSION: unique symbol = Symbol('querstrom.broker.session');

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBenchCommand } from './commands/bench.ts';
 import { registerDeviceCommand } from './commands/device.ts';
+import { registerSimulateCommand } from './commands/simulate.ts';
 import { registerSpecsCommand } from './commands/specs.ts';
 import { registerServeCommand } from './commands/serve.ts';
 import { registerTokenCommand } from './commands/token.ts';
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .version('0.1.0');
   registerServeCommand(program);
   registerDeviceCommand(program);
+  registerSimulateCommand(program);
   registerTokenCommand(program);
   registerBenchCommand(program);
   registerSpecsCommand(program);

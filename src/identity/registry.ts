@@ -83,6 +83,7 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
   private verifiedCache = new Map<string, Buffer>();
   private revokedListeners: Array<(revoked: DeviceIdentity[]) => void> = [];
   private watching = false;
+  private writes: Promise<void> = Promise.resolve();
 
   private constructor(readonly file: string) {}
 
@@ -135,7 +136,7 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
 
   private async save(): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(tmp, JSON.stringify(this.data, null, 2) + '\n', { mode: 0o600 });
     const fh = await open(tmp, 'r');
     await fh.sync();
@@ -144,12 +145,17 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
   }
 
   /** Re-read first so concurrent CLI and server edits don't overwrite each other. */
-  private async mutate(change: (data: RegistryFile) => void): Promise<void> {
-    await this.reload();
-    const next = structuredClone(this.data);
-    change(next);
-    this.index(next);
-    await this.save();
+  private mutate(change: (data: RegistryFile) => void): Promise<void> {
+    // One writer at a time within this process; each starts from the file's latest content.
+    const run = this.writes.then(async () => {
+      await this.reload();
+      const next = structuredClone(this.data);
+      change(next);
+      this.index(next);
+      await this.save();
+    });
+    this.writes = run.catch(() => undefined);
+    return run;
   }
 
   async addDevice(tenant: string, device: string, type?: string): Promise<DeviceCredentials> {

@@ -231,6 +231,8 @@ export class Wal<T = unknown> {
   private immediate: NodeJS.Immediate | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private mustRotate = false;
+  /** Next segment number to try; never reused, even when creating a segment failed half-way. */
+  private nextSegmentId = 1;
   private closed = false;
   private last: WalMarker | null = null;
   private stat: WalStats = { committedBatches: 0, committedRecords: 0, bytes: 0, segments: 0, lastCommitMs: 0 };
@@ -257,7 +259,8 @@ export class Wal<T = unknown> {
     await fsp.mkdir(opts.dir, { recursive: true });
     await wal.recover();
     const lastId = wal.segments.at(-1)?.id ?? 0;
-    await wal.startSegment(Math.max(lastId + 1, opts.firstSegment ?? 1));
+    wal.nextSegmentId = Math.max(lastId + 1, opts.firstSegment ?? 1);
+    await wal.startSegment();
     const every = Math.max(1000, Math.min(wal.keepAppliedMs, 30_000));
     wal.cleanupTimer = setInterval(() => void wal.cleanup(), every);
     wal.cleanupTimer.unref();
@@ -289,7 +292,8 @@ export class Wal<T = unknown> {
     }
   }
 
-  private async startSegment(id: number): Promise<void> {
+  private async startSegment(): Promise<void> {
+    const id = this.nextSegmentId++;
     const file = path.join(this.dir, segmentFileName(id));
     const fd = await new Promise<number>((resolve, reject) => fs.open(file, 'wx', (err, f) => (err ? reject(err) : resolve(f))));
     // The new name must survive a crash before any batch in it is acknowledged.
@@ -397,7 +401,7 @@ export class Wal<T = unknown> {
     let position = -1;
     try {
       if (this.mustRotate || (this.current.size > 0 && this.current.size + len > this.segmentBytes)) {
-        await this.startSegment(this.current.id + 1);
+        await this.startSegment();
         this.mustRotate = false;
       }
       position = this.current.size;

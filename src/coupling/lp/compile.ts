@@ -22,20 +22,21 @@ import { LpBuilder, type LpProblem } from './problem.ts';
 export type CompileMode = 'tick' | 'plan';
 
 /** Why a column's bound is where it is (for explanations). */
-export const enum Limit {
-  None = 0,
-  Capacity = 1,
-  Availability = 2,
-  Ramp = 3,
-  MinOutput = 4,
-  MustRun = 5,
-  OutOfService = 6,
-  StorageContent = 7,
-  SourceAvailable = 8,
-  TooCold = 9,
-  Slack = 10,
-  MustDispose = 11,
-}
+export const Limit = {
+  None: 0,
+  Capacity: 1,
+  Availability: 2,
+  Ramp: 3,
+  MinOutput: 4,
+  MustRun: 5,
+  OutOfService: 6,
+  StorageContent: 7,
+  SourceAvailable: 8,
+  TooCold: 9,
+  Slack: 10,
+  MustDispose: 11,
+} as const;
+export type Limit = (typeof Limit)[keyof typeof Limit];
 export const limitNames = [
   'none',
   'capacity',
@@ -53,13 +54,8 @@ export const limitNames = [
 export type LimitName = (typeof limitNames)[number];
 
 /** Column categories, for cost accounting. */
-export const enum ColKind {
-  Unit = 0,
-  Slack = 1,
-  Storage = 2,
-  Link = 3,
-  Supply = 4,
-}
+export const ColKind = { Unit: 0, Slack: 1, Storage: 2, Link: 3, Supply: 4 } as const;
+export type ColKind = (typeof ColKind)[keyof typeof ColKind];
 
 export interface CompiledUnit {
   unit: Unit;
@@ -262,9 +258,9 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     }
     const a = Math.min(1, avail);
     let hi = max * a;
-    let hiWhy = a < 1 ? Limit.Availability : Limit.Capacity;
+    let hiWhy: Limit = a < 1 ? Limit.Availability : Limit.Capacity;
     let lo = Math.min(min, hi);
-    let loWhy = min > 0 ? Limit.MinOutput : Limit.None;
+    let loWhy: Limit = min > 0 ? Limit.MinOutput : Limit.None;
     if (mustRun) {
       lo = hi;
       loWhy = Limit.MustRun;

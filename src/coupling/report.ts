@@ -1,0 +1,474 @@
+/**
+ * Turns one tick's LP solution into setpoints, flows, storage states, prices, KPIs and per-unit
+ * explanations. Everything is read off the solution: flows into a bus are the unit's LP
+ * coefficients times its column values, prices are row duals, and an explanation is the unit's
+ * reduced cost, its active bound and the reason that bound has its value.
+ */
+import { ColKind, limitNames, type CompiledModel, type CompiledUnit } from './lp/compile.ts';
+import { busOf } from './model/schema.ts';
+import type { DispatchKpis, LinkFlow, Setpoint, StorageState, UnitExplanation } from './result.ts';
+
+export interface TickSolution {
+  /** Column values. */
+  x: ArrayLike<number>;
+  /** Row duals. */
+  y: ArrayLike<number>;
+}
+
+const BUS_KINDS = ['heat', 'electricity', 'gas', 'waste', 'waste_heat'] as const;
+type FlowByKind = Record<(typeof BUS_KINDS)[number], number>;
+
+/** Static per-unit layout used every tick (computed once per compiled tick model). */
+export interface ReportLayout {
+  /** Per unit: for each column, entries as [column, coefficient position, bus kind index]. */
+  entries: Int32Array[];
+  /** Units grouped by the row of their main product, for the merit order. */
+  meritGroups: number[][];
+  /** Main column and its primary row per unit (for explanations). */
+  mainCol: Int32Array;
+  mainRow: Int32Array;
+  elRow: number;
+  gasRow: number;
+}
+
+export function reportLayout(model: CompiledModel): ReportLayout {
+  const lp = model.lp;
+  const kindIdx = (k: string) => BUS_KINDS.indexOf(k as (typeof BUS_KINDS)[number]);
+  const entries: Int32Array[] = [];
+  const mainCol = new Int32Array(model.units.length);
+  const mainRow = new Int32Array(model.units.length);
+  const byRow = new Map<number, number[]>();
+  const elBus = model.city.buses.find((b) => b.kind === 'electricity');
+  const gasBus = model.city.buses.find((b) => b.kind === 'gas');
+  model.units.forEach((cu, ui) => {
+    const list: number[] = [];
+    for (const j of cu.cols[0]!) {
+      for (let p = lp.colStart[j]!; p < lp.colStart[j + 1]!; p++) {
+        const bi = model.rowBus[lp.rowIndex[p]!]!;
+        if (bi < 0) continue;
+        list.push(j, p, kindIdx(model.buses[bi]!.kind));
+      }
+    }
+    entries.push(Int32Array.from(list));
+    const u = cu.unit;
+    const col = cu.cols[0]![0]!;
+    let row = cu.primaryRow[0]!;
+    if (u.kind === 'gas_chp' && u.mode === 'extraction') row = model.busById.get(busOf(model.city, u.elBus, 'electricity'))!.row[0]!;
+    mainCol[ui] = col;
+    mainRow[ui] = row;
+    if (u.kind !== 'grid' && u.kind !== 'pv' && u.kind !== 'wind') {
+      const g = byRow.get(row) ?? [];
+      g.push(ui);
+      byRow.set(row, g);
+    }
+  });
+  return {
+    entries,
+    meritGroups: [...byRow.values()],
+    mainCol,
+    mainRow,
+    elRow: elBus ? model.busById.get(elBus.id)!.row[0]! : -1,
+    gasRow: gasBus ? model.busById.get(gasBus.id)!.row[0]! : -1,
+  };
+}
+
+function flowsOf(model: CompiledModel, layout: ReportLayout, ui: number, x: ArrayLike<number>): FlowByKind {
+  const f: FlowByKind = { heat: 0, electricity: 0, gas: 0, waste: 0, waste_heat: 0 };
+  const e = layout.entries[ui]!;
+  const vals = model.lp.values;
+  for (let k = 0; k < e.length; k += 3) f[BUS_KINDS[e[k + 2]!]!] += vals[e[k + 1]!]! * x[e[k]!]!;
+  return f;
+}
+
+const clean = (v: number) => (Math.abs(v) < 1e-12 ? 0 : v);
+
+export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: ArrayLike<number>): Record<string, Setpoint> {
+  const lp = model.lp;
+  const out: Record<string, Setpoint> = {};
+  model.units.forEach((cu, ui) => {
+    const u = cu.unit;
+    const cols = cu.cols[0]!;
+    const main = cols[0]!;
+    const f = flowsOf(model, layout, ui, x);
+    const sp: Setpoint = {
+      kind: u.kind,
+      heatMw: clean(f.heat),
+      elMw: clean(f.electricity),
+      output: clean(x[main]!),
+      lower: lp.colLower[main]!,
+      upper: lp.colUpper[main]!,
+    };
+    switch (u.kind) {
+      case 'gas_boiler':
+      case 'electric_boiler':
+      case 'wte_chp':
+      case 'gas_chp':
+        sp.zone = u.zone;
+        if (f.gas !== 0 || u.kind !== 'wte_chp') sp.fuelMw = clean(-f.gas);
+        if (u.kind === 'wte_chp') sp.wasteTph = clean(-f.waste);
+        if (u.kind === 'electric_boiler') delete sp.fuelMw;
+        break;
+      case 'heat_pump':
+        sp.zone = u.zone;
+        sp.cop = cu.cop[0]!;
+        sp.sourceHeatMw = u.sourceBus !== undefined ? clean(-f.waste_heat) : clean(f.heat + f.electricity);
+        break;
+      case 'waste_heat_source':
+        sp.sourceHeatMw = clean(x[main]!);
+        if (u.directZone !== undefined) {
+          sp.zone = u.directZone;
+          sp.directMw = clean(x[cols[1]!]!);
+        }
+        break;
+      case 'pv':
+      case 'wind':
+        sp.curtailedMw = clean(x[main]!);
+        sp.elMw = clean(cu.potential[0]! - x[main]!);
+        break;
+      case 'grid':
+        sp.importMw = clean(x[cols[0]!]!);
+        sp.exportMw = clean(x[cols[1]!]!);
+        break;
+    }
+    out[u.id] = sp;
+  });
+  return out;
+}
+
+export function buildFlows(model: CompiledModel, x: ArrayLike<number>): Record<string, LinkFlow> {
+  const lp = model.lp;
+  const out: Record<string, LinkFlow> = {};
+  for (const cl of model.links) {
+    const l = cl.link;
+    const f = x[cl.fwd[0]!]!;
+    const r = x[cl.rev[0]!]!;
+    const fwdCap = lp.colUpper[cl.fwd[0]!]!;
+    const revCap = lp.colUpper[cl.rev[0]!]!;
+    const net = f - r;
+    out[l.id] = {
+      from: l.from,
+      to: l.to,
+      flowMw: clean(net),
+      deliveredMw: clean(f * (1 - l.lossFraction) - r),
+      lossMw: clean((f + r) * l.lossFraction),
+      capacityMw: net >= 0 ? fwdCap : revCap,
+      congested: (fwdCap > 0 && f >= fwdCap - 1e-7 * (1 + fwdCap)) || (revCap > 0 && r >= revCap - 1e-7 * (1 + revCap)),
+    };
+  }
+  return out;
+}
+
+export function buildStorage(model: CompiledModel, x: ArrayLike<number>, values: Float64Array, fromPlan: boolean): Record<string, StorageState> {
+  const out: Record<string, StorageState> = {};
+  model.storages.forEach((cs, si) => {
+    const s = cs.storage;
+    const c = x[cs.charge[0]!]!;
+    const d = x[cs.discharge[0]!]!;
+    const end = Math.max(0, Math.min(s.capacityMWh, cs.soc0AfterLoss + (s.etaCharge * c - d / s.etaDischarge) * cs.dtH));
+    out[s.id] = {
+      zone: s.zone,
+      socStartMWh: cs.soc0,
+      socMWh: end,
+      socFraction: end / s.capacityMWh,
+      chargeMw: clean(c),
+      dischargeMw: clean(d),
+      valueEurPerMWh: values[si]!,
+      valueSource: fromPlan ? 'plan' : 'default',
+    };
+  });
+  return out;
+}
+
+export function buildKpis(model: CompiledModel, setpoints: Record<string, Setpoint>, x: ArrayLike<number>): DispatchKpis {
+  const lp = model.lp;
+  let cost = 0;
+  let penalty = 0;
+  let co2 = 0;
+  for (let j = 0; j < lp.numCols; j++) {
+    const xj = x[j]!;
+    if (xj === 0) continue;
+    co2 += model.colCo2[j]! * xj;
+    const k = model.colKind[j];
+    if (k === ColKind.Slack) penalty += lp.colCost[j]! * xj;
+    else if (k !== ColKind.Storage) cost += lp.colCost[j]! * xj;
+  }
+  let renewableCurtailed = 0;
+  let heatSupplied = 0;
+  let fossil = 0;
+  let wasteHeat = 0;
+  const bySource: Record<string, number> = {};
+  for (const cu of model.units) {
+    const u = cu.unit;
+    const sp = setpoints[u.id]!;
+    if (u.kind === 'pv' || u.kind === 'wind') {
+      renewableCurtailed += sp.curtailedMw ?? 0;
+      const pen = lp.colCost[cu.cols[0]![0]!]! * (sp.curtailedMw ?? 0);
+      cost -= pen;
+      penalty += pen;
+      continue;
+    }
+    const heat = Math.max(0, sp.heatMw);
+    if (heat === 0) continue;
+    heatSupplied += heat;
+    const key = u.kind === 'waste_heat_source' ? 'waste_heat_direct' : u.kind;
+    bySource[key] = (bySource[key] ?? 0) + heat;
+    if (u.kind === 'gas_boiler' || u.kind === 'gas_chp') fossil += heat;
+    else if (u.kind === 'waste_heat_source' || u.kind === 'wte_chp') wasteHeat += heat;
+    else if (u.kind === 'heat_pump' && u.sourceBus !== undefined) wasteHeat += Math.max(0, sp.sourceHeatMw ?? 0);
+  }
+  for (const cs of model.storages) {
+    const s = cs.storage;
+    cost += s.cycleCostEurPerMWh * (x[cs.charge[0]!]! + x[cs.discharge[0]!]!);
+  }
+  let unmetHeat = 0;
+  let unmetEl = 0;
+  let heatDumped = 0;
+  let elDumped = 0;
+  for (const cb of model.buses) {
+    if (cb.kind === 'heat') {
+      unmetHeat += x[cb.unmet[0]!]!;
+      heatDumped += x[cb.dump[0]!]!;
+    } else if (cb.kind === 'electricity') {
+      unmetEl += x[cb.unmet[0]!]!;
+      elDumped += x[cb.dump[0]!]!;
+    }
+  }
+  return {
+    costEurPerH: cost,
+    co2TPerH: co2,
+    heatSuppliedMw: heatSupplied,
+    wasteHeatShare: heatSupplied > 0 ? wasteHeat / heatSupplied : 0,
+    fossilShare: heatSupplied > 0 ? fossil / heatSupplied : 0,
+    unmetDemandMw: clean(unmetHeat + unmetEl),
+    unmetHeatMw: clean(unmetHeat),
+    unmetElectricityMw: clean(unmetEl),
+    curtailmentMw: clean(renewableCurtailed + heatDumped + elDumped),
+    renewableCurtailedMw: clean(renewableCurtailed),
+    heatDumpedMw: clean(heatDumped),
+    penaltyEurPerH: penalty,
+    heatBySourceMw: bySource,
+  };
+}
+
+// ---------------------------------------------------------------- explanations
+
+const f2 = (v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : v.toFixed(2));
+const limitText: Record<string, string> = {
+  capacity: 'its capacity',
+  availability: 'reduced availability',
+  ramp: 'its ramp limit',
+  min_output: 'its minimum output',
+  must_run: 'must-run',
+  out_of_service: 'out of service (availability 0)',
+  storage_content: 'the storage content',
+  source_available: 'the heat/power available at the source',
+  too_cold_for_direct_use: 'source too cold for direct use',
+  slack: 'penalised slack',
+  must_dispose: 'waste that must be disposed',
+  none: 'no limit',
+};
+
+function busName(model: CompiledModel, row: number): string {
+  const bi = model.rowBus[row]!;
+  return bi >= 0 ? model.buses[bi]!.id : model.lp.rowNames[row]!;
+}
+
+/** Marginal cost of a column's product in `row`, other products valued at their shadow prices. */
+function marginalCost(model: CompiledModel, j: number, row: number, y: ArrayLike<number>): { mc: number; a: number } {
+  const lp = model.lp;
+  let other = 0;
+  let a = 0;
+  for (let p = lp.colStart[j]!; p < lp.colStart[j + 1]!; p++) {
+    const i = lp.rowIndex[p]!;
+    if (i === row) a = lp.values[p]!;
+    else other += y[i]! * lp.values[p]!;
+  }
+  return { mc: a !== 0 ? (lp.colCost[j]! - other) / a : NaN, a };
+}
+
+type Status = UnitExplanation['status'];
+
+function statusOf(lo: number, hi: number, v: number): Status {
+  const eps = 1e-7 * (1 + Math.abs(hi));
+  if (hi - lo <= eps) return hi <= eps ? 'unavailable' : 'fixed';
+  if (v >= hi - eps) return 'at_max';
+  if (v <= lo + eps) return lo > eps ? 'at_min' : 'off';
+  return 'marginal';
+}
+
+export function buildExplanations(
+  model: CompiledModel,
+  layout: ReportLayout,
+  sol: TickSolution,
+  setpoints: Record<string, Setpoint>,
+  storage: Record<string, StorageState>,
+): Record<string, UnitExplanation> {
+  const { lp } = model;
+  const { x, y } = sol;
+  const n = model.units.length;
+  const mc = new Float64Array(n);
+  const out: Record<string, UnitExplanation> = {};
+  for (let ui = 0; ui < n; ui++) mc[ui] = marginalCost(model, layout.mainCol[ui]!, layout.mainRow[ui]!, y).mc;
+  const rank = new Int32Array(n);
+  const of = new Int32Array(n);
+  for (const g of layout.meritGroups) {
+    for (const a of g) {
+      let r = 1;
+      for (const b of g) if (b !== a && (mc[b]! < mc[a]! || (mc[b] === mc[a] && b < a))) r++;
+      rank[a] = r;
+      of[a] = g.length;
+    }
+  }
+  for (let ui = 0; ui < n; ui++) {
+    const cu = model.units[ui]!;
+    out[cu.unit.id] = explainUnit(model, layout, cu, ui, sol, setpoints, mc[ui]!, rank[ui]!, of[ui]!);
+  }
+  // Storage: charging and discharging are judged against the zone price and the stored value.
+  model.storages.forEach((cs) => {
+    const s = cs.storage;
+    const st = storage[s.id]!;
+    const zr = cs.zoneRow[0]!;
+    const price = y[zr]!;
+    const c = cs.charge[0]!;
+    const dcol = cs.discharge[0]!;
+    const chargeBelow = lp.colCost[c]!; // charge when the zone price is below -cost
+    const dischargeAbove = lp.colCost[dcol]!;
+    let status: Status;
+    let binding: UnitExplanation['binding'] = null;
+    let text: string;
+    const socRow = cs.socRow[0]!;
+    const act = -(s.etaCharge * x[c]! - x[dcol]! / s.etaDischarge);
+    const contentLimit = act <= lp.rowLower[socRow]! + 1e-7 || act >= lp.rowUpper[socRow]! - 1e-7;
+    const chargeAt = -chargeBelow;
+    if (x[c]! > 1e-9) {
+      status = statusOf(lp.colLower[c]!, lp.colUpper[c]!, x[c]!);
+      if (status === 'at_max') binding = limitNames[model.hiLimit[c]!]!;
+      if (contentLimit) binding = 'storage_content';
+      text = `${s.id} charging ${f2(x[c]!)} MW: ${s.zone} heat price ${f2(price)} EUR/MWh is below what stored heat is worth after losses and cycle cost (${f2(chargeAt)} EUR/MWh; value ${f2(st.valueEurPerMWh)} EUR/MWh from the ${st.valueSource})${binding ? `; limited by ${limitText[binding]}` : ''}`;
+    } else if (x[dcol]! > 1e-9) {
+      status = statusOf(lp.colLower[dcol]!, lp.colUpper[dcol]!, x[dcol]!);
+      if (status === 'at_max') binding = limitNames[model.hiLimit[dcol]!]!;
+      if (contentLimit) binding = 'storage_content';
+      text = `${s.id} discharging ${f2(x[dcol]!)} MW: ${s.zone} heat price ${f2(price)} EUR/MWh is above the value of stored heat plus losses and cycle cost (${f2(dischargeAbove)} EUR/MWh)${binding ? `; limited by ${limitText[binding]}` : ''}`;
+    } else {
+      status = lp.colUpper[c] === 0 && lp.colUpper[dcol] === 0 ? 'unavailable' : 'off';
+      text = `${s.id} idle: ${s.zone} heat price ${f2(price)} EUR/MWh lies between the charge threshold ${f2(chargeAt)} and the discharge threshold ${f2(dischargeAbove)} EUR/MWh`;
+    }
+    out[s.id] = {
+      status,
+      binding,
+      marginalCostEurPerMWh: dischargeAbove,
+      priceEurPerMWh: price,
+      priceBus: s.zone,
+      reducedCost: x[c]! > 1e-9 ? lp.colCost[c]! + price : lp.colCost[dcol]! - price,
+      meritRank: 0,
+      meritOf: 0,
+      text,
+    };
+  });
+  return out;
+}
+
+function explainUnit(
+  model: CompiledModel,
+  layout: ReportLayout,
+  cu: CompiledUnit,
+  ui: number,
+  sol: TickSolution,
+  setpoints: Record<string, Setpoint>,
+  mc: number,
+  rank: number,
+  of: number,
+): UnitExplanation {
+  const { lp } = model;
+  const { x, y } = sol;
+  const u = cu.unit;
+  const j = layout.mainCol[ui]!;
+  const row = layout.mainRow[ui]!;
+  const price = y[row]!;
+  const bus = busName(model, row);
+  let reduced = lp.colCost[j]!;
+  for (let p = lp.colStart[j]!; p < lp.colStart[j + 1]!; p++) reduced -= y[lp.rowIndex[p]!]! * lp.values[p]!;
+  const lo = lp.colLower[j]!;
+  const hi = lp.colUpper[j]!;
+  const v = x[j]!;
+  const sp = setpoints[u.id]!;
+  const merit = of > 0 ? `; merit order ${rank} of ${of} in ${bus}` : '';
+
+  if (u.kind === 'pv' || u.kind === 'wind') {
+    // The column is curtailment: at 0 the unit feeds in everything available.
+    const st = statusOf(lo, hi, v);
+    const status: Status = hi <= 1e-9 ? 'unavailable' : st === 'off' ? 'at_max' : st === 'at_max' ? 'off' : 'marginal';
+    const pen = lp.colCost[j]!;
+    const text =
+      status === 'unavailable'
+        ? `${u.id} produces nothing: no ${u.kind === 'pv' ? 'sun' : 'wind'} available`
+        : status === 'at_max'
+          ? `${u.id} feeds in all ${f2(sp.elMw)} MW available: electricity price ${f2(price)} EUR/MWh is above minus the curtailment penalty (${f2(-pen)} EUR/MWh)`
+          : `${u.id} curtailed by ${f2(v)} MW: electricity is worth ${f2(price)} EUR/MWh, less than curtailing costs (${f2(-pen)} EUR/MWh)`;
+    return { status, binding: status === 'at_max' ? 'source_available' : null, marginalCostEurPerMWh: 0, priceEurPerMWh: price, priceBus: bus, reducedCost: -reduced, meritRank: 0, meritOf: 0, text };
+  }
+
+  if (u.kind === 'grid') {
+    const imp = x[cu.cols[0]![0]!]!;
+    const exp = x[cu.cols[0]![1]!]!;
+    const ci = lp.colCost[cu.cols[0]![0]!]!;
+    const ce = -lp.colCost[cu.cols[0]![1]!]!;
+    const expCol = cu.cols[0]![1]!;
+    let status: Status;
+    let binding: UnitExplanation['binding'] = null;
+    let text: string;
+    if (imp > 1e-9) {
+      status = statusOf(lo, hi, imp);
+      if (status === 'at_max') binding = limitNames[model.hiLimit[j]!]!;
+      text = `${u.id} imports ${f2(imp)} MW at ${f2(ci)} EUR/MWh (price, fees and CO2)${status === 'at_max' ? ` up to ${limitText[binding!]}` : ': the import price sets the electricity price'}`;
+    } else if (exp > 1e-9) {
+      status = statusOf(lp.colLower[expCol]!, lp.colUpper[expCol]!, exp);
+      if (status === 'at_max') binding = limitNames[model.hiLimit[expCol]!]!;
+      text = `${u.id} exports ${f2(exp)} MW for ${f2(ce)} EUR/MWh${status === 'at_max' ? ` up to ${limitText[binding!]}` : ': the export price sets the electricity price'}`;
+    } else {
+      status = hi <= 1e-9 && lp.colUpper[expCol]! <= 1e-9 ? 'unavailable' : 'off';
+      text = `${u.id} neither imports nor exports: electricity price ${f2(price)} EUR/MWh lies between export ${f2(ce)} and import ${f2(ci)} EUR/MWh`;
+    }
+    return { status, binding, marginalCostEurPerMWh: ci, priceEurPerMWh: price, priceBus: bus, reducedCost: reduced, meritRank: 0, meritOf: 0, text };
+  }
+
+  const status = statusOf(lo, hi, v);
+  let binding: UnitExplanation['binding'] = null;
+  if (status === 'at_max' || status === 'fixed' || status === 'unavailable') binding = limitNames[model.hiLimit[j]!]!;
+  else if (status === 'at_min') binding = limitNames[model.loLimit[j]!]!;
+  if (status === 'fixed' && model.loLimit[j]! !== 0) binding = limitNames[model.loLimit[j]!]!;
+  const what = u.kind === 'gas_chp' && u.mode === 'extraction' ? 'electricity (condensing)' : u.kind === 'waste_heat_source' ? 'waste heat' : 'heat';
+  const out = u.kind === 'wte_chp' ? `${f2(v)} t/h of waste` : u.kind === 'gas_chp' ? `${f2(v)} MW fuel` : `${f2(v)} MW`;
+  const cmp = `marginal cost of ${what} ${f2(mc)} EUR/MWh vs ${bus} price ${f2(price)} EUR/MWh`;
+  let text: string;
+  switch (status) {
+    case 'unavailable':
+      text = `${u.id} cannot run: ${limitText[binding!]}`;
+      break;
+    case 'fixed':
+      text = `${u.id} fixed at ${out} by ${limitText[binding!]} (${cmp})`;
+      break;
+    case 'at_max':
+      text = `${u.id} at its maximum ${out}, limited by ${limitText[binding!]}: ${cmp}, cheaper than the price${merit}`;
+      break;
+    case 'at_min':
+      text = `${u.id} held at ${out} by ${limitText[binding!]}: ${cmp}, dearer than the price${merit}`;
+      break;
+    case 'off':
+      text = `${u.id} off: ${cmp}, too expensive${merit}`;
+      break;
+    default:
+      text = `${u.id} is the marginal unit at ${out}, between its limits: its ${cmp} set the price${merit}`;
+  }
+  if (u.kind === 'gas_chp' && u.mode === 'extraction') {
+    const q = cu.cols[0]![1]!;
+    const tr = cu.techRow[0]!;
+    const act = u.etaEl * x[j]! - (u.beta! + u.powerToHeat!) * x[q]!;
+    const heatMc = marginalCost(model, q, cu.primaryRow[0]!, y).mc;
+    const onLine = x[j]! > 1e-9 && act <= lp.rowLower[tr]! + 1e-7 * (1 + Math.abs(x[j]!));
+    text += `; heat extraction ${f2(x[q]!)} MW (each MWh of heat costs ${f2(u.beta!)} MWh of electricity, ${f2(heatMc)} EUR/MWh vs ${busName(model, cu.primaryRow[0]!)} price ${f2(y[cu.primaryRow[0]!]!)})${onLine ? ', on the back-pressure line (P = σ·Q)' : ''}`;
+  }
+  if (u.kind === 'heat_pump') text += ` (COP ${f2(cu.cop[0]!)})`;
+  return { status, binding, marginalCostEurPerMWh: mc, priceEurPerMWh: price, priceBus: bus, reducedCost: reduced, meritRank: of > 0 ? rank : 0, meritOf: of, text };
+}
