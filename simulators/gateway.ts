@@ -217,6 +217,11 @@ export class VirtualGateway {
     return this.queue.length;
   }
 
+  /** Cheap counters for progress lines (the full report allocates). */
+  get counts(): { sent: number; acked: number } {
+    return { sent: this.r.sent, acked: this.r.acked };
+  }
+
   /** Starts sampling (at a random phase within one interval) and connecting. */
   start(nowMs: number): void {
     this.producing = true;

@@ -81,6 +81,9 @@ export interface SimulationReport {
   devices: number;
   startedAt: string;
   wallS: number;
+  /** Time spent waiting for the last PUBACKs, and disconnecting, after sampling stopped. */
+  drainS: number;
+  closeS: number;
   durationS: number;
   ratePerDevice: number;
   batch: number;
@@ -96,7 +99,7 @@ export interface SimulationReport {
     farFutureSamples: number;
   };
   /** This process: includes an in-process broker when there is one. */
-  resources: { cpuUserS: number; cpuSystemS: number; cpuS: number; peakRssMB: number; endRssMB: number; peakHeapUsedMB: number };
+  resources: { cpuUserS: number; cpuSystemS: number; cpuS: number; startRssMB: number; peakRssMB: number; endRssMB: number; peakHeapUsedMB: number };
   perDevice: GatewayReport[];
   /** Internal errors (bugs), first 20; the run continues past them. */
   errors: string[];
@@ -174,12 +177,15 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
   const tickMs = Math.max(5, Math.min(50, intervalMs / 4));
   let endAt = o.durationS > 0 ? startedAt + o.durationS * 1000 : Number.POSITIVE_INFINITY;
   let drainDeadline = Number.POSITIVE_INFINITY;
+  let drainStartedAt = 0;
+  let closeStartedAt = 0;
   let phase: SimulationProgress['phase'] = 'running';
   let started = 0;
   let stoppedEarly = false;
   let storms = 0;
   let stormAt = faults.storm ? startedAt + (faults.storm.atS ?? (o.durationS > 0 ? o.durationS / 2 : 60)) * 1000 : Number.POSITIVE_INFINITY;
-  let peakRss = process.memoryUsage.rss();
+  const startRss = process.memoryUsage.rss();
+  let peakRss = startRss;
   let peakHeap = process.memoryUsage().heapUsed;
   let lastMemoryAt = 0;
   let lastProgressAt = startedAt;
@@ -205,7 +211,7 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
     for (let i = 0; i < started; i++) {
       const g = gateways[i]!;
       if (g.connected) connected++;
-      const r = g.report();
+      const r = g.counts;
       sent += r.sent;
       acked += r.acked;
       queued += g.queued;
@@ -260,12 +266,14 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
       }
       if (phase === 'running' && now >= endAt) {
         phase = 'draining';
+        drainStartedAt = now;
         drainDeadline = now + o.drainTimeoutS * 1000;
         for (let i = 0; i < started; i++) gateways[i]!.stopProducing();
         log?.info({ started, elapsedS: (now - startedAt) / 1000 }, 'simulation sampling stopped, draining');
       }
       if (phase === 'draining' && (now >= drainDeadline || gateways.every((g, i) => i >= started || g.drained))) {
         phase = 'closing';
+        closeStartedAt = now;
         void finish();
       }
     } catch (e) {
@@ -335,6 +343,8 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
       devices: gateways.length,
       startedAt: new Date(startedAt).toISOString(),
       wallS: (Date.now() - startedAt) / 1000,
+      drainS: (closeStartedAt - drainStartedAt) / 1000,
+      closeS: (Date.now() - closeStartedAt) / 1000,
       durationS: o.durationS,
       ratePerDevice: o.ratePerDevice,
       batch: o.batch,
@@ -345,6 +355,7 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
         cpuUserS: cpu.user / 1e6,
         cpuSystemS: cpu.system / 1e6,
         cpuS: (cpu.user + cpu.system) / 1e6,
+        startRssMB: startRss / 2 ** 20,
         peakRssMB: Math.max(peakRss, rss) / 2 ** 20,
         endRssMB: rss / 2 ** 20,
         peakHeapUsedMB: peakHeap / 2 ** 20,

@@ -41,8 +41,8 @@ describe('broker limits', () => {
     await broker.close();
   });
 
-  async function device(i: number, opts: IClientOptions = {}): Promise<MqttClient> {
-    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.tcpPort}`, { reconnectPeriod: 0, username: `t1/dev${i}`, password: `secret${i}`, clientId: `c${i}`, ...opts });
+  async function device(i: number, opts: IClientOptions = {}, where = `mqtt://127.0.0.1:${broker.tcpPort}`): Promise<MqttClient> {
+    const c = await mqtt.connectAsync(where, { reconnectPeriod: 0, username: `t1/dev${i}`, password: `secret${i}`, clientId: `c${i}`, ...opts });
     clients.push(c);
     return c;
   }
@@ -157,6 +157,46 @@ describe('broker limits', () => {
     expect(flooder.connected).toBe(true);
   });
 
+  it('closes a WebSocket client sending an oversized packet', async () => {
+    const c = await device(9, { clientId: 'ws-big' }, `ws://127.0.0.1:${broker.wsPort}/mqtt`);
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish('qs/v1/t1/dev9/data', Buffer.alloc(100 * 1024, 0x63), { qos: 1 });
+    await closed;
+    await waitFor(() => rejections.some((r) => r.clientId === 'ws-big'), 'ws oversize rejection');
+    expect(rejections.find((r) => r.clientId === 'ws-big')!.reason).toMatch(/bytes announced|WebSocket message larger/);
+    expect(published).toHaveLength(0);
+  });
+
+  it('stays up whatever bytes a client sends', async () => {
+    let seed = 42;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const garbage: Buffer[] = [];
+    for (let i = 0; i < 40; i++) garbage.push(Buffer.from(Array.from({ length: 1 + Math.floor(random() * 300) }, () => Math.floor(random() * 256))));
+    garbage.push(encodePublishHeader('qs/v1/t1/dev10/data', 1, 1, 0)); // PUBLISH before CONNECT
+    garbage.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x7f])); // remaining length of 5 bytes
+    garbage.push(Buffer.from([0x3f, 0x00])); // PUBLISH with QoS 3
+    garbage.push(Buffer.concat([encodeConnect('g1', 't1/dev10', 'secret10'), encodeConnect('g1', 't1/dev10', 'secret10')])); // CONNECT twice
+    garbage.push(Buffer.concat([encodeConnect('g2', 't1/dev11', 'secret11'), Buffer.from([0x82, 0x04, 0x00, 0x01, 0x00, 0x00])])); // SUBSCRIBE with empty topic
+    garbage.push(Buffer.concat([encodeConnect('g3', 't1/dev12', 'secret12'), encodePublishHeader('qs/v1/t1/dev12/#', 0, 0, 0)])); // wildcard in PUBLISH
+    await Promise.all(
+      garbage.map(
+        (bytes) =>
+          new Promise<void>((resolve) => {
+            const s = tcpConnect(broker.tcpPort!, '127.0.0.1', () => s.write(bytes));
+            s.on('error', () => {});
+            s.on('close', () => resolve());
+            s.setTimeout(1500, () => s.destroy());
+          }),
+      ),
+    );
+    const c = await device(13);
+    await c.publishAsync('qs/v1/t1/dev13/data', 'alive', { qos: 1 });
+    expect(published.map((p) => p.payload.toString())).toEqual(['alive']);
+    // Violations by authenticated devices are dead-lettered with a reason.
+    await waitFor(() => rejections.some((r) => r.identity?.device === 'dev12'), 'wildcard publish rejection');
+    expect(rejections.find((r) => r.identity?.device === 'dev12')!.reason).toContain('# is not allowed in PUBLISH');
+  });
+
   it('survives a storm of 1,000 simultaneous logins without blocking the event loop', async () => {
     auth.delayMs = 2;
     const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -184,5 +224,47 @@ describe('broker limits', () => {
     expect(published.map((p) => p.payload.toString())).toContain('after storm');
     for (const s of sockets) s.destroy();
     await waitFor(() => broker.connectedClients() <= 1, 'storm clients gone');
+  });
+});
+
+describe('slow consumers', () => {
+  it('disconnects a client that stops reading after drainTimeoutMs, without stalling others', async () => {
+    const auth = new MapAuthenticator().add('t1', 'slow', 's').add('t1', 'fast', 'f');
+    const disconnects: string[] = [];
+    const broker = await startBroker(
+      localBrokerConfig({ limits: { drainTimeoutMs: 300, maxPacketBytes: 1024 * 1024 } }),
+      { authenticator: auth, onDevicePublish: async () => {}, onReject: () => {}, onDisconnect: (i, _c, reason) => disconnects.push(`${i.device}: ${reason}`) },
+      log,
+    );
+    try {
+      // A raw subscriber that never reads again after its SUBACK.
+      const slow = tcpConnect(broker.tcpPort!, '127.0.0.1');
+      slow.on('error', () => {});
+      await new Promise<void>((resolve) => slow.once('connect', () => resolve()));
+      slow.write(encodeConnect('slow', 't1/slow', 's'));
+      const topic = Buffer.from('qs/v1/t1/slow/cmd');
+      const body = Buffer.concat([Buffer.from([0, 1, 0, topic.length]), topic, Buffer.from([1])]);
+      slow.write(Buffer.concat([Buffer.from([0x82, body.length]), body]));
+      await new Promise((r) => setTimeout(r, 100));
+      slow.pause();
+      const fast = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.tcpPort}`, { reconnectPeriod: 0, username: 't1/fast', password: 'f' });
+      await fast.subscribeAsync('qs/v1/t1/fast/cmd', { qos: 1 });
+      let fastReceived = 0;
+      fast.on('message', () => fastReceived++);
+      const big = Buffer.alloc(512 * 1024, 0x64);
+      const start = Date.now();
+      // ~100 MB towards a client that does not read: more than any socket buffer holds.
+      const flood = Promise.all(Array.from({ length: 200 }, () => broker.publish('qs/v1/t1/slow/cmd', big, { qos: 1 }).catch(() => {})));
+      await waitFor(() => disconnects.some((d) => d.startsWith('slow')), 'slow consumer disconnect', 10_000);
+      expect(Date.now() - start).toBeLessThan(5000);
+      expect(disconnects.find((d) => d.startsWith('slow'))).toContain('drain timeout');
+      await flood;
+      for (let i = 0; i < 5; i++) await broker.publish('qs/v1/t1/fast/cmd', `cmd${i}`, { qos: 1 });
+      await waitFor(() => fastReceived === 5, 'fast consumer commands');
+      fast.end(true);
+      slow.destroy();
+    } finally {
+      await broker.close();
+    }
   });
 });

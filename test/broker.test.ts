@@ -1,8 +1,9 @@
+import { connect as tcpConnect } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerRejection, type DevicePublish, type RunningBroker } from '../src/broker/index.ts';
-import { localBrokerConfig, MapAuthenticator } from '../src/broker/testing.ts';
+import { encodeConnect, encodePublish, localBrokerConfig, MapAuthenticator } from '../src/broker/testing.ts';
 import type { DeviceIdentity } from '../src/identity/types.ts';
 
 const log = pino({ level: 'silent' });
@@ -144,12 +145,27 @@ describe('broker', () => {
     }
   });
 
-  it('delivers a resent QoS 2 message only once', async () => {
+  it('stores a resent QoS 2 message (DUP, same id) only once', async () => {
     published.length = 0;
-    const c = await connect({ username: 't1/d1', password: 's1' });
-    await Promise.all([1, 2, 3].map((i) => c.publishAsync('qs/v1/t1/d1/data', `q2-${i}`, { qos: 2 })));
-    await waitFor(() => published.length === 3, 'three QoS 2 messages');
-    expect(published.map((p) => p.payload.toString()).sort()).toEqual(['q2-1', 'q2-2', 'q2-3']);
+    const socket = tcpConnect(broker.tcpPort!, '127.0.0.1');
+    const received: number[] = [];
+    socket.on('data', (d: Buffer) => received.push(...d));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(encodeConnect('q2-raw', 't1/d1', 's1'));
+    await waitFor(() => received.length >= 4, 'CONNACK');
+    expect(received.splice(0, 4)).toEqual([0x20, 0x02, 0x00, 0x00]);
+    const message = encodePublish('qs/v1/t1/d1/data', Buffer.from('exactly-once'), 2, 77);
+    socket.write(message);
+    await waitFor(() => received.length >= 4, 'PUBREC');
+    // The PUBREC "got lost": the device resends with DUP set, before releasing it.
+    socket.write(encodePublish('qs/v1/t1/d1/data', Buffer.from('exactly-once'), 2, 77, true));
+    await waitFor(() => received.length >= 8, 'second PUBREC');
+    expect(received.splice(0, 8)).toEqual([0x50, 0x02, 0x00, 77, 0x50, 0x02, 0x00, 77]);
+    socket.write(Buffer.from([0x62, 0x02, 0x00, 77])); // PUBREL
+    await waitFor(() => received.length >= 4, 'PUBCOMP');
+    expect(received.splice(0, 4)).toEqual([0x70, 0x02, 0x00, 77]);
+    expect(published.map((p) => p.payload.toString())).toEqual(['exactly-once']);
+    socket.destroy();
   });
 
   it('drops publishes outside the device prefix, keeps the connection and still acknowledges', async () => {
@@ -160,6 +176,7 @@ describe('broker', () => {
     await c.publishAsync('qs/v1/t2/d1/data', 'cross-tenant', { qos: 1 });
     await c.publishAsync('qs/v1/t1/d1/cmd', 'self-command', { qos: 1 });
     await c.publishAsync('elsewhere/topic', 'x', { qos: 0 });
+    await c.publishAsync('qs/v1/t1/d2/state', 'qos2-spoof', { qos: 2 }); // full PUBREC/PUBREL/PUBCOMP
     await c.publishAsync('qs/v1/t1/d1/data', 'legit', { qos: 1 });
     expect(c.connected).toBe(true);
     expect(published.map((p) => p.payload.toString())).toEqual(['legit']);
@@ -171,7 +188,7 @@ describe('broker', () => {
     expect(rejections[0]!.identity).toEqual({ tenant: 't1', device: 'd1' });
     expect(rejections[0]!.clientId).toBe('acl-1');
     await waitFor(() => rejections.length >= 2, 'summary', 3000);
-    expect(rejections[1]!.reason).toMatch(/3 more like this/);
+    expect(rejections[1]!.reason).toMatch(/4 more like this/);
   });
 
   it('refuses the cmd kind with its own reason', async () => {
@@ -328,6 +345,61 @@ describe('broker with allowAnonymous', () => {
       c.end(true);
       // A username is still checked.
       await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${broker.tcpPort}`, { reconnectPeriod: 0, username: 't1/d1', password: 'bad' })).rejects.toMatchObject({ code: 4 });
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe('authenticators that only say yes or no', () => {
+  it('takes the reason from describeFailure when the registry has one, else a combined one', async () => {
+    const plain = {
+      verifyDevice: async (u: string, p: Buffer | string | undefined) => (u === 't1/d1' && String(p) === 's1' ? { tenant: 't1', device: 'd1' } : null),
+      onRevoked: () => {},
+    };
+    const describing = { ...plain, describeFailure: (u: string) => (u === 't1/old' ? `device ${u} was revoked` : `wrong password for ${u}`) };
+    for (const [authenticator, expected] of [
+      [plain, [4, 'unknown device, wrong password or revoked (t1/d1)']],
+      [describing, [4, 'wrong password for t1/d1']],
+    ] as const) {
+      const rejections: BrokerRejection[] = [];
+      const broker = await startBroker(localBrokerConfig(), { authenticator, onDevicePublish: async () => {}, onReject: (r) => rejections.push(r) }, log);
+      try {
+        const url = `mqtt://127.0.0.1:${broker.tcpPort}`;
+        await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/d1', password: 'bad' })).rejects.toMatchObject({ code: expected[0] });
+        expect(rejections[0]!.reason).toBe(`CONNECT refused: ${expected[1]}`);
+        if (authenticator === describing) await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/old', password: 'x' })).rejects.toMatchObject({ code: 5 });
+        const ok = await mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/d1', password: 's1' });
+        ok.end(true);
+      } finally {
+        await broker.close();
+      }
+    }
+  });
+});
+
+describe('revocation racing a login', () => {
+  it('closes a connection whose credentials were checked just before its device was revoked', async () => {
+    const listeners: Array<(r: DeviceIdentity[]) => void> = [];
+    const connected: string[] = [];
+    // Says yes, then announces the revocation before the broker has finished the CONNECT.
+    const racing = {
+      async verifyDevice(username: string) {
+        const [tenant, device] = username.split('/') as [string, string];
+        queueMicrotask(() => listeners.forEach((l) => l([{ tenant, device }])));
+        return { tenant, device };
+      },
+      onRevoked: (l: (r: DeviceIdentity[]) => void) => void listeners.push(l),
+    };
+    const broker = await startBroker(localBrokerConfig(), { authenticator: racing, onDevicePublish: async () => {}, onReject: () => {}, onConnect: (_i, c) => connected.push(c) }, log);
+    try {
+      const client = mqtt.connect(`mqtt://127.0.0.1:${broker.tcpPort}`, { reconnectPeriod: 0, username: 't1/late', password: 'x', clientId: 'race' });
+      const closed = await Promise.race([new Promise<boolean>((resolve) => client.once('close', () => resolve(true))), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+      client.end(true);
+      expect(closed).toBe(true);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(broker.connectedClients()).toBe(0);
+      expect(connected).toEqual([]);
     } finally {
       await broker.close();
     }

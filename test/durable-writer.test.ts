@@ -333,7 +333,7 @@ for (let d = 0; d < 50; d++) void device(d);
       const timer = setTimeout(() => reject(new Error(`child made too little progress: ${out.slice(0, 200)}`)), 40_000);
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        if (out.length > 200_000) {
+        if (out.length > 120_000) {
           clearTimeout(timer);
           resolve();
         }

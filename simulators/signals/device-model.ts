@@ -31,12 +31,12 @@ export interface DeviceModelOptions {
 }
 
 /** Longest integration step of stateful models, so counters barely depend on how often a device is sampled. */
-const MAX_STEP_MS = 5 * 60_000;
+const MAX_STEP_MS = 15 * 60_000;
 
 /**
  * One device's signals: deterministic for (seed, device, sequence of sample times).
  * Stateful parts (energy counters, storage charge, ramps) integrate in steps of at most
- * five minutes, so they barely depend on the sampling cadence.
+ * 15 minutes, so they barely depend on the sampling cadence.
  */
 export class DeviceModel {
   readonly type: string;

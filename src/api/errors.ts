@@ -48,6 +48,8 @@ export function installErrorHandling(app: FastifyInstance): void {
 
   app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+    // 501 is a deliberate answer (e.g. series queries on the influx store), so its message is safe to show.
+    if (status === 501) return reply.code(501).send({ error: 'not_implemented', message: err.message });
     if (err instanceof ApiError && status < 500) {
       request.log.info({ status, code: err.code, field: err.field }, err.message);
       if (err.headers) void reply.headers(err.headers);

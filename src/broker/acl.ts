@@ -1,4 +1,4 @@
-import { deviceKinds, devicePrefix, idSchema, parseTopic, type ParsedTopic } from '../contract/topics.ts';
+import { deviceKinds, devicePrefix, idSchema, parseTopic, TOPIC_ROOT, TOPIC_VERSION, type ParsedTopic } from '../contract/topics.ts';
 import type { DeviceIdentity } from '../identity/types.ts';
 
 export type PublishCheck = { ok: true; parsed: ParsedTopic } | { ok: false; reason: string };
@@ -48,8 +48,8 @@ const validId = (id: string): boolean => idSchema.safeParse(id).success;
 export function checkSubscribe(filter: string, identity: DeviceIdentity | undefined): string | null {
   const parts = filter.split('/', 7);
   const shapeOk =
-    parts[0] === 'qs' &&
-    parts[1] === 'v1' &&
+    parts[0] === TOPIC_ROOT &&
+    parts[1] === TOPIC_VERSION &&
     (parts.length === 5 || parts.length === 6) &&
     parts[parts.length - 1] === 'cmd' &&
     validId(parts[2]!) &&
@@ -57,7 +57,7 @@ export function checkSubscribe(filter: string, identity: DeviceIdentity | undefi
     (parts.length === 5 || parts[4] === '+' || validId(parts[4]!));
   if (!shapeOk) {
     const who = identity ? `device ${identity.tenant}/${identity.device}` : 'an anonymous client';
-    const own = identity ? `${devicePrefix(identity.tenant, identity.device)}cmd` : 'qs/v1/{tenant}/{device}/cmd';
+    const own = identity ? `${devicePrefix(identity.tenant, identity.device)}cmd` : `${TOPIC_ROOT}/${TOPIC_VERSION}/{tenant}/{device}/cmd`;
     return `${who} may only subscribe to its command topic ${own} (or .../{subdevice}/cmd), not ${excerpt(filter)}`;
   }
   if (identity && (parts[2] !== identity.tenant || parts[3] !== identity.device)) {

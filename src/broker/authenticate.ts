@@ -1,9 +1,10 @@
 import type { Client, ConnectPacket } from 'aedes';
+import { devicePrefix } from '../contract/topics.ts';
 import type { DeviceIdentity } from '../identity/types.ts';
 import { checkPublish, excerpt, parseUsername } from './acl.ts';
 import { reportedError, type BrokerContext } from './context.ts';
 import { SESSION, sessionOf, type ClientSession, type TrackedClient } from './session.ts';
-import type { AuthenticatorWithReasons, AuthFailureReason } from './types.ts';
+import type { AuthenticatorWithReasons } from './types.ts';
 
 /** CONNACK return codes of MQTT 3.1.1. */
 const SERVER_UNAVAILABLE = 3;
@@ -52,10 +53,16 @@ export class AuthQueue {
   }
 }
 
-type Verdict = { ok: true; identity: DeviceIdentity } | { ok: false; reason: AuthFailureReason | 'unknown device, wrong password or revoked' };
+type Verdict = { ok: true; identity: DeviceIdentity } | { ok: false; reason: string; revoked: boolean };
 
 function hasReasons(a: BrokerContext['hooks']['authenticator']): a is AuthenticatorWithReasons {
   return typeof (a as Partial<AuthenticatorWithReasons>).verifyDeviceDetailed === 'function';
+}
+
+/** The identity registry's `describeFailure(username)`, when it has one: a reason in words. */
+type Describes = { describeFailure(username: string): string };
+function describes(a: BrokerContext['hooks']['authenticator']): a is BrokerContext['hooks']['authenticator'] & Describes {
+  return typeof (a as Partial<Describes>).describeFailure === 'function';
 }
 
 /** Client id and will topic from CONNECT, kept until authentication decides. */
@@ -75,7 +82,8 @@ export function createPreConnect(ctx: BrokerContext) {
   return function preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void): void {
     if (ctx.closing) return callback(new Error('server is shutting down'), false);
     (client as ConnectingClient)[CONNECT_INFO] = { clientId: packet.clientId, will: packet.will };
-    if (packet.username !== undefined && packet.clientId !== '') packet.clientId = `${packet.username}#${packet.clientId}`;
+    // Valid usernames are `{tenant}/{device}` with no '#', anonymous ones are empty: no two collide.
+    if (packet.clientId !== '') packet.clientId = `${packet.username ?? ''}#${packet.clientId}`;
     callback(null, true);
   };
 }
@@ -86,9 +94,15 @@ export function createAuthenticate(ctx: BrokerContext) {
   const queue = new AuthQueue(AUTH_CONCURRENCY, AUTH_QUEUE_LIMIT);
 
   const verify = async (username: string, password: Buffer | undefined): Promise<Verdict> => {
-    if (hasReasons(authenticator)) return authenticator.verifyDeviceDetailed(username, password);
+    if (hasReasons(authenticator)) {
+      const result = await authenticator.verifyDeviceDetailed(username, password);
+      return result.ok ? result : { ok: false, reason: `${result.reason} (${username})`, revoked: result.reason === 'revoked' };
+    }
     const identity = await authenticator.verifyDevice(username, password);
-    return identity ? { ok: true, identity } : { ok: false, reason: 'unknown device, wrong password or revoked' };
+    if (identity) return { ok: true, identity };
+    if (!describes(authenticator)) return { ok: false, reason: `unknown device, wrong password or revoked (${username})`, revoked: false };
+    const reason = authenticator.describeFailure(username);
+    return { ok: false, reason, revoked: /revoked/i.test(reason) };
   };
 
   return function authenticate(
@@ -118,16 +132,16 @@ export function createAuthenticate(ctx: BrokerContext) {
       const device = identity ? ctx.devices.get(identity) : ctx.devices.create({ tenant: '', device: `anonymous#${client.id}` });
       const session: ClientSession = {
         identity,
-        prefix: identity ? `qs/v1/${identity.tenant}/${identity.device}/` : '',
+        prefix: identity ? devicePrefix(identity.tenant, identity.device) : '',
         clientId,
         device,
         topicCache: new Map(),
         willTopic,
-        hasStateWill: identity !== undefined && info?.will?.retain === true && willTopic === `qs/v1/${identity.tenant}/${identity.device}/state`,
+        hasStateWill: identity !== undefined && info?.will?.retain === true && willTopic === `${devicePrefix(identity.tenant, identity.device)}state`,
         ready: false,
         closeReason: undefined,
         revoked: false,
-        authenticatedAt: Date.now(),
+        authStartedAt: receivedAt,
       };
       (client as TrackedClient)[SESSION] = session;
       delete (client as ConnectingClient)[CONNECT_INFO];
@@ -148,11 +162,7 @@ export function createAuthenticate(ctx: BrokerContext) {
       (verdict) => {
         // The connection may have gone while it waited; aedes ignores the callback then.
         if (client.closed) return done(null, false);
-        if (!verdict.ok) {
-          const who = `${claimed.tenant}/${claimed.device}`;
-          const code = verdict.reason === 'revoked' ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD;
-          return refuse(`${verdict.reason} (${who})`, code, claimed);
-        }
+        if (!verdict.ok) return refuse(verdict.reason, verdict.revoked ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD, claimed);
         accept(verdict.identity);
       },
       (err: unknown) => {

@@ -55,7 +55,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     });
   };
 
-  const authorizeWill = (client: Client, session: ClientSession, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
+  const authorizeWill = (session: ClientSession, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     if (ctx.closing || session.revoked) return callback(new Error('last will suppressed'));
     const verdict = verdictFor(session, packet.topic, maxTopicDepth);
     if (!verdict.ok) return callback(new Error(verdict.reason));
@@ -84,7 +84,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
       // client null: a stored will of a vanished broker; its topic was checked at its CONNECT.
       return callback(client === null ? null : new Error('publish on a connection without a session'));
     }
-    if ((client as WillHolder).will === packet) return authorizeWill(client!, session, packet, callback);
+    if ((client as WillHolder).will === packet) return authorizeWill(session, packet, callback);
     // Shutting down: leave the publish unanswered (no ack, no routing); the device resends it.
     if (ctx.closing) return;
 

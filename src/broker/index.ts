@@ -1,3 +1,10 @@
+/**
+ * Embedded MQTT 3.1.1 broker (aedes) for device gateways, laid out like aedes' own lib/handlers:
+ * authenticate.ts (CONNECT: credentials, will ACL, client-id namespacing), authorize-publish.ts
+ * (rate limit, ACL, the durable-ack gate), authorize-subscribe.ts (SUBSCRIBE/forward ACL),
+ * packet-size-guard.ts, rate-limit.ts, reject-throttle.ts, presence.ts (state topic, hooks,
+ * revocation), client-errors.ts, listeners.ts (TCP + WebSocket). This file wires them together.
+ */
 import { Aedes, type Client } from 'aedes';
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -22,7 +29,7 @@ export type { AuthenticatorWithReasons, AuthFailureReason, BrokerHooks, BrokerRe
 const AEDES_MAX_TOPIC_LEVELS = 100;
 
 export async function startBroker(config: Config['broker'], hooks: BrokerHooks, logger: Logger): Promise<RunningBroker> {
-  const log = logger.child({ component: 'broker' });
+  const log = logger.bindings().component === undefined ? logger.child({ component: 'broker' }) : logger;
   const limits = config.limits;
 
   const emitRejection = (rejection: BrokerRejection): void => {
@@ -45,7 +52,14 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
     storeFailures = 0;
   };
 
-  const ctx = {
+  const aedes = new Aedes({
+    drainTimeout: limits.drainTimeoutMs,
+    maxTopicLevels: AEDES_MAX_TOPIC_LEVELS,
+    // Client ids are namespaced by username (see authenticate.ts), so allow room beyond MQTT 3.1's 23.
+    maxClientsIdLength: 65_535,
+  });
+  const ctx: BrokerContext = {
+    aedes,
     config,
     limits,
     hooks,
@@ -57,20 +71,12 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
     onIdle: undefined,
     revokedAt: new Map(),
     storeFailed,
-  } as Omit<BrokerContext, 'aedes'> as BrokerContext;
-
-  const aedes = new Aedes({
-    drainTimeout: limits.drainTimeoutMs,
-    maxTopicLevels: AEDES_MAX_TOPIC_LEVELS,
-    // Client ids are namespaced by username (see authenticate.ts), so allow room beyond MQTT 3.1's 23.
-    maxClientsIdLength: 65_535,
-    preConnect: createPreConnect(ctx),
-    authenticate: createAuthenticate(ctx),
-    authorizePublish: createAuthorizePublish(ctx),
-    authorizeSubscribe: createAuthorizeSubscribe(ctx),
-    authorizeForward: createAuthorizeForward(),
-  });
-  (ctx as { aedes: Aedes }).aedes = aedes;
+  };
+  aedes.preConnect = createPreConnect(ctx);
+  aedes.authenticate = createAuthenticate(ctx);
+  aedes.authorizePublish = createAuthorizePublish(ctx);
+  aedes.authorizeSubscribe = createAuthorizeSubscribe(ctx);
+  aedes.authorizeForward = createAuthorizeForward();
   installPublishGate(ctx);
   watchClientErrors(ctx);
   trackPresence(ctx);

@@ -39,8 +39,8 @@ export function trackPresence(ctx: BrokerContext): void {
     const session = sessionOf(client);
     if (session === undefined) return;
     const revokedAt = session.identity ? ctx.revokedAt.get(session.device.key) : undefined;
-    if (revokedAt !== undefined && revokedAt >= session.authenticatedAt) {
-      // Verified just before its device was revoked: close before it counts as connected.
+    if (revokedAt !== undefined && revokedAt >= session.authStartedAt) {
+      // Revoked while its credentials were being checked: close before it counts as connected.
       session.revoked = true;
       session.closeReason = 'revoked';
       client.close();

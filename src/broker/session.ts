@@ -31,8 +31,8 @@ export interface ClientSession {
   /** Why the connection ended, when we know better than aedes (revoked, taken over, error). */
   closeReason: string | undefined;
   revoked: boolean;
-  /** When the credentials were verified (epoch ms). */
-  authenticatedAt: number;
+  /** When the credential check began (epoch ms); a revocation after it may not be reflected in its result. */
+  authStartedAt: number;
 }
 
 export const SESSION: unique symbol = Symbol('querstrom.broker.session');

@@ -89,11 +89,11 @@ export function encodeConnect(clientId: string, username?: string, password?: st
 }
 
 /** Raw PUBLISH; `payloadBytes` lets a test announce a size without building the payload. */
-export function encodePublishHeader(topic: string, qos: 0 | 1, messageId: number, payloadBytes: number): Buffer {
+export function encodePublishHeader(topic: string, qos: 0 | 1 | 2, messageId: number, payloadBytes: number, dup = false): Buffer {
   const variable = Buffer.concat([str(topic), ...(qos > 0 ? [Buffer.from([messageId >> 8, messageId & 0xff])] : [])]);
-  return Buffer.concat([Buffer.from([0x30 | (qos << 1)]), remainingLength(variable.length + payloadBytes), variable]);
+  return Buffer.concat([Buffer.from([0x30 | (dup ? 0x08 : 0) | (qos << 1)]), remainingLength(variable.length + payloadBytes), variable]);
 }
 
-export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1, messageId = 1): Buffer {
-  return Buffer.concat([encodePublishHeader(topic, qos, messageId, payload.length), payload]);
+export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1 | 2, messageId = 1, dup = false): Buffer {
+  return Buffer.concat([encodePublishHeader(topic, qos, messageId, payload.length, dup), payload]);
 }

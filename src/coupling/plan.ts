@@ -6,13 +6,14 @@
  * binding's daily profile, or the latest value held), with storage content linking the hours and
  * the content at the end not below the content now. The dual of the first hour's content balance
  * is the marginal value of one more MWh in the tank now (a "water value"); the tick LP prices
- * charging and discharging at that value. Re-planned every `planning.replanS` seconds.
+ * charging and discharging at that value. Re-planned every `planning.replanS` seconds on a
+ * persistent HiGHS model, so a re-plan hot-starts from the previous plan's basis.
  */
 import type { Highs } from 'highs';
 import type { InputRegistry } from './model/inputs.ts';
 import type { City } from './model/schema.ts';
 import { compileCity, type CompiledModel } from './lp/compile.ts';
-import { solveFromScratch } from './lp/highs.ts';
+import { PersistentHighs } from './lp/highs.ts';
 
 export interface StoragePlan {
   at: number;
@@ -53,6 +54,7 @@ export function forecastInputs(registry: InputRegistry, current: Float64Array, n
 
 export class LookAheadPlanner {
   readonly model: CompiledModel;
+  private solver: PersistentHighs | undefined;
 
   constructor(
     readonly city: City,
@@ -62,12 +64,23 @@ export class LookAheadPlanner {
     this.model = compileCity(city, registry, 'plan', city.planning.horizonH);
   }
 
+  dispose(): void {
+    this.solver?.dispose();
+    this.solver = undefined;
+  }
+
   plan(now: number, current: Float64Array, co2PriceEurPerT: number): StoragePlan {
     const t0 = performance.now();
     const T = this.model.periods;
     const values = forecastInputs(this.registry, current, now, T);
     this.model.fill(values, { dtH: 1, co2PriceEurPerT, prev: undefined, storageValue: new Float64Array(this.model.storages.length) });
-    const sol = solveFromScratch(this.highs, this.model.lp);
+    // Presolve off: on this LP it costs more than it saves, and hot starts skip it anyway.
+    this.solver ??= new PersistentHighs(this.highs, this.model.lp, { presolve: 'off' });
+    let sol = this.solver.solve(this.model.changedCols, this.model.changedCount);
+    if (!sol.optimal) {
+      this.solver.rebuild();
+      sol = this.solver.solve();
+    }
     const solveMs = performance.now() - t0;
     const n = this.model.storages.length;
     const out = new Float64Array(n);

@@ -16,7 +16,6 @@ export interface TickSolution {
 }
 
 const BUS_KINDS = ['heat', 'electricity', 'gas', 'waste', 'waste_heat'] as const;
-type FlowByKind = Record<(typeof BUS_KINDS)[number], number>;
 
 /** Static per-unit layout used every tick (computed once per compiled tick model). */
 export interface ReportLayout {
@@ -27,6 +26,9 @@ export interface ReportLayout {
   /** Main column and its primary row per unit (for explanations). */
   mainCol: Int32Array;
   mainRow: Int32Array;
+  /** Per unit: the row of a bus it draws a limited resource from (waste, waste heat) or -1, and that bus's supply columns. */
+  inputRow: Int32Array;
+  inputSupply: number[][];
   elRow: number;
   gasRow: number;
 }
@@ -38,6 +40,13 @@ export function reportLayout(model: CompiledModel): ReportLayout {
   const mainCol = new Int32Array(model.units.length);
   const mainRow = new Int32Array(model.units.length);
   const byRow = new Map<number, number[]>();
+  const inputRow = new Int32Array(model.units.length).fill(-1);
+  const inputSupply: number[][] = model.units.map(() => []);
+  const suppliesOf = (busId: string): number[] => {
+    const cb = model.busById.get(busId)!;
+    if (cb.supply[0]! >= 0) return [cb.supply[0]!];
+    return model.units.filter((o) => o.unit.kind === 'waste_heat_source' && o.unit.bus === busId).map((o) => o.cols[0]![0]!);
+  };
   const elBus = model.city.buses.find((b) => b.kind === 'electricity');
   const gasBus = model.city.buses.find((b) => b.kind === 'gas');
   model.units.forEach((cu, ui) => {
@@ -56,6 +65,11 @@ export function reportLayout(model: CompiledModel): ReportLayout {
     if (u.kind === 'gas_chp' && u.mode === 'extraction') row = model.busById.get(busOf(model.city, u.elBus, 'electricity'))!.row[0]!;
     mainCol[ui] = col;
     mainRow[ui] = row;
+    const input = u.kind === 'heat_pump' ? u.sourceBus : u.kind === 'wte_chp' ? busOf(model.city, u.wasteBus, 'waste') : undefined;
+    if (input !== undefined) {
+      inputRow[ui] = model.busById.get(input)!.row[0]!;
+      inputSupply[ui] = suppliesOf(input);
+    }
     if (u.kind !== 'grid' && u.kind !== 'pv' && u.kind !== 'wind') {
       const g = byRow.get(row) ?? [];
       g.push(ui);
@@ -67,51 +81,79 @@ export function reportLayout(model: CompiledModel): ReportLayout {
     meritGroups: [...byRow.values()],
     mainCol,
     mainRow,
+    inputRow,
+    inputSupply,
     elRow: elBus ? model.busById.get(elBus.id)!.row[0]! : -1,
     gasRow: gasBus ? model.busById.get(gasBus.id)!.row[0]! : -1,
   };
 }
 
-function flowsOf(model: CompiledModel, layout: ReportLayout, ui: number, x: ArrayLike<number>): FlowByKind {
-  const f: FlowByKind = { heat: 0, electricity: 0, gas: 0, waste: 0, waste_heat: 0 };
+const flowScratch = new Float64Array(BUS_KINDS.length);
+const HEAT = 0;
+const ELEC = 1;
+const GAS = 2;
+const WASTE = 3;
+const WHEAT = 4;
+
+/** Flows of a unit into each bus kind (LP coefficient × column value), into flowScratch. */
+function flowsOf(model: CompiledModel, layout: ReportLayout, ui: number, x: ArrayLike<number>): Float64Array {
+  const f = flowScratch;
+  f.fill(0);
   const e = layout.entries[ui]!;
   const vals = model.lp.values;
-  for (let k = 0; k < e.length; k += 3) f[BUS_KINDS[e[k + 2]!]!] += vals[e[k + 1]!]! * x[e[k]!]!;
+  for (let k = 0; k < e.length; k += 3) f[e[k + 2]!]! += vals[e[k + 1]!]! * x[e[k]!]!;
   return f;
 }
 
 const clean = (v: number) => (Math.abs(v) < 1e-12 ? 0 : v);
 
-export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: ArrayLike<number>): Record<string, Setpoint> {
+/** Setpoints by unit id, and the same objects in unit order. */
+export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: ArrayLike<number>): { byId: Record<string, Setpoint>; list: Setpoint[] } {
   const lp = model.lp;
-  const out: Record<string, Setpoint> = {};
-  model.units.forEach((cu, ui) => {
+  const byId: Record<string, Setpoint> = {};
+  const list: Setpoint[] = [];
+  const units = model.units;
+  for (let ui = 0; ui < units.length; ui++) {
+    const cu = units[ui]!;
     const u = cu.unit;
     const cols = cu.cols[0]!;
     const main = cols[0]!;
     const f = flowsOf(model, layout, ui, x);
+    // One object shape for every kind (absent fields undefined, dropped by JSON): fast to allocate.
     const sp: Setpoint = {
       kind: u.kind,
-      heatMw: clean(f.heat),
-      elMw: clean(f.electricity),
+      zone: undefined,
+      heatMw: clean(f[HEAT]!),
+      elMw: clean(f[ELEC]!),
+      fuelMw: undefined,
+      wasteTph: undefined,
+      sourceHeatMw: undefined,
+      directMw: undefined,
+      cop: undefined,
+      curtailedMw: undefined,
+      importMw: undefined,
+      exportMw: undefined,
       output: clean(x[main]!),
       lower: lp.colLower[main]!,
       upper: lp.colUpper[main]!,
     };
     switch (u.kind) {
       case 'gas_boiler':
-      case 'electric_boiler':
-      case 'wte_chp':
       case 'gas_chp':
         sp.zone = u.zone;
-        if (f.gas !== 0 || u.kind !== 'wte_chp') sp.fuelMw = clean(-f.gas);
-        if (u.kind === 'wte_chp') sp.wasteTph = clean(-f.waste);
-        if (u.kind === 'electric_boiler') delete sp.fuelMw;
+        sp.fuelMw = clean(-f[GAS]!);
+        break;
+      case 'electric_boiler':
+        sp.zone = u.zone;
+        break;
+      case 'wte_chp':
+        sp.zone = u.zone;
+        sp.wasteTph = clean(-f[WASTE]!);
         break;
       case 'heat_pump':
         sp.zone = u.zone;
         sp.cop = cu.cop[0]!;
-        sp.sourceHeatMw = u.sourceBus !== undefined ? clean(-f.waste_heat) : clean(f.heat + f.electricity);
+        sp.sourceHeatMw = u.sourceBus !== undefined ? clean(-f[WHEAT]!) : clean(f[HEAT]! + f[ELEC]!);
         break;
       case 'waste_heat_source':
         sp.sourceHeatMw = clean(x[main]!);
@@ -125,14 +167,19 @@ export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: Ar
         sp.curtailedMw = clean(x[main]!);
         sp.elMw = clean(cu.potential[0]! - x[main]!);
         break;
-      case 'grid':
-        sp.importMw = clean(x[cols[0]!]!);
-        sp.exportMw = clean(x[cols[1]!]!);
+      case 'grid': {
+        // The meter sees the net flow. Import and export at once only happens when they cost the
+        // same (fees 0), where any split is optimal, so netting changes no cost.
+        const net = x[cols[0]!]! - x[cols[1]!]!;
+        sp.importMw = clean(Math.max(0, net));
+        sp.exportMw = clean(Math.max(0, -net));
         break;
+      }
     }
-    out[u.id] = sp;
-  });
-  return out;
+    byId[u.id] = sp;
+    list.push(sp);
+  }
+  return { byId, list };
 }
 
 export function buildFlows(model: CompiledModel, x: ArrayLike<number>): Record<string, LinkFlow> {
@@ -149,6 +196,8 @@ export function buildFlows(model: CompiledModel, x: ArrayLike<number>): Record<s
       from: l.from,
       to: l.to,
       flowMw: clean(net),
+      forwardMw: clean(f),
+      reverseMw: clean(r),
       deliveredMw: clean(f * (1 - l.lossFraction) - r),
       lossMw: clean((f + r) * l.lossFraction),
       capacityMw: net >= 0 ? fwdCap : revCap,
@@ -179,7 +228,7 @@ export function buildStorage(model: CompiledModel, x: ArrayLike<number>, values:
   return out;
 }
 
-export function buildKpis(model: CompiledModel, setpoints: Record<string, Setpoint>, x: ArrayLike<number>): DispatchKpis {
+export function buildKpis(model: CompiledModel, setpoints: readonly Setpoint[], x: ArrayLike<number>): DispatchKpis {
   const lp = model.lp;
   let cost = 0;
   let penalty = 0;
@@ -197,9 +246,10 @@ export function buildKpis(model: CompiledModel, setpoints: Record<string, Setpoi
   let fossil = 0;
   let wasteHeat = 0;
   const bySource: Record<string, number> = {};
-  for (const cu of model.units) {
+  for (let ui = 0; ui < model.units.length; ui++) {
+    const cu = model.units[ui]!;
     const u = cu.unit;
-    const sp = setpoints[u.id]!;
+    const sp = setpoints[ui]!;
     if (u.kind === 'pv' || u.kind === 'wind') {
       renewableCurtailed += sp.curtailedMw ?? 0;
       const pen = lp.colCost[cu.cols[0]![0]!]! * (sp.curtailedMw ?? 0);
@@ -252,7 +302,7 @@ export function buildKpis(model: CompiledModel, setpoints: Record<string, Setpoi
 
 // ---------------------------------------------------------------- explanations
 
-const f2 = (v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : v.toFixed(2));
+const f2 = (v: number) => (Math.abs(v) < 0.005 ? '0.00' : Math.abs(v) >= 1000 ? v.toFixed(0) : v.toFixed(2));
 const limitText: Record<string, string> = {
   capacity: 'its capacity',
   availability: 'reduced availability',
@@ -274,14 +324,14 @@ function busName(model: CompiledModel, row: number): string {
 }
 
 /** Marginal cost of a column's product in `row`, other products valued at their shadow prices. */
-function marginalCost(model: CompiledModel, j: number, row: number, y: ArrayLike<number>): { mc: number; a: number } {
+function marginalCost(model: CompiledModel, j: number, row: number, y: ArrayLike<number>, skipRow = -1): { mc: number; a: number } {
   const lp = model.lp;
   let other = 0;
   let a = 0;
   for (let p = lp.colStart[j]!; p < lp.colStart[j + 1]!; p++) {
     const i = lp.rowIndex[p]!;
     if (i === row) a = lp.values[p]!;
-    else other += y[i]! * lp.values[p]!;
+    else if (i !== skipRow) other += y[i]! * lp.values[p]!;
   }
   return { mc: a !== 0 ? (lp.colCost[j]! - other) / a : NaN, a };
 }
@@ -296,13 +346,66 @@ function statusOf(lo: number, hi: number, v: number): Status {
   return 'marginal';
 }
 
+/**
+ * The numbers explanations read, copied at the end of a tick: the compiled model's arrays are
+ * overwritten by the next tick, the snapshot is not. Copying ~10 short typed arrays costs a few
+ * microseconds; formatting ~200 explanation texts costs ~100 µs, so that happens on demand.
+ */
+export interface ExplainSnapshot {
+  view: CompiledModel;
+  sol: TickSolution;
+  cops: Float64Array;
+}
+
+export function explainSnapshot(model: CompiledModel, x: ArrayLike<number>, y: ArrayLike<number>): ExplainSnapshot {
+  const lp = model.lp;
+  const n = lp.numCols;
+  const m = lp.numRows;
+  const nz = lp.values.length;
+  const u = model.units.length;
+  // One buffer, many views: a typed-array allocation costs more than copying a few hundred numbers.
+  const buf = new Float64Array(5 * n + 3 * m + nz + u);
+  let o = 0;
+  const take = (src: ArrayLike<number>, len: number): Float64Array => {
+    const v = buf.subarray(o, o + len);
+    if (src instanceof Float64Array) v.set(src.length === len ? src : src.subarray(0, len));
+    else for (let i = 0; i < len; i++) v[i] = src[i]!;
+    o += len;
+    return v;
+  };
+  const limits = new Uint8Array(2 * n);
+  limits.set(model.loLimit, 0);
+  limits.set(model.hiLimit, n);
+  const view: CompiledModel = {
+    ...model,
+    lp: {
+      ...lp,
+      colCost: take(lp.colCost, n),
+      colLower: take(lp.colLower, n),
+      colUpper: take(lp.colUpper, n),
+      rowLower: take(lp.rowLower, m),
+      rowUpper: take(lp.rowUpper, m),
+      values: take(lp.values, nz),
+    },
+    loLimit: limits.subarray(0, n),
+    hiLimit: limits.subarray(n),
+  };
+  const xs = take(x, n);
+  const ys = take(y, m);
+  const cops = buf.subarray(o, o + u);
+  for (let i = 0; i < u; i++) cops[i] = model.units[i]!.cop[0]!;
+  return { view, sol: { x: xs, y: ys }, cops };
+}
+
+
 export function buildExplanations(
-  model: CompiledModel,
+  snap: ExplainSnapshot,
   layout: ReportLayout,
-  sol: TickSolution,
-  setpoints: Record<string, Setpoint>,
+  setpoints: readonly Setpoint[],
   storage: Record<string, StorageState>,
 ): Record<string, UnitExplanation> {
+  const model = snap.view;
+  const sol = snap.sol;
   const { lp } = model;
   const { x, y } = sol;
   const n = model.units.length;
@@ -321,7 +424,7 @@ export function buildExplanations(
   }
   for (let ui = 0; ui < n; ui++) {
     const cu = model.units[ui]!;
-    out[cu.unit.id] = explainUnit(model, layout, cu, ui, sol, setpoints, mc[ui]!, rank[ui]!, of[ui]!);
+    out[cu.unit.id] = explainUnit(model, layout, cu, ui, sol, setpoints[ui]!, snap.cops[ui]!, mc[ui]!, rank[ui]!, of[ui]!);
   }
   // Storage: charging and discharging are judged against the zone price and the stored value.
   model.storages.forEach((cs) => {
@@ -344,12 +447,12 @@ export function buildExplanations(
       status = statusOf(lp.colLower[c]!, lp.colUpper[c]!, x[c]!);
       if (status === 'at_max') binding = limitNames[model.hiLimit[c]!]!;
       if (contentLimit) binding = 'storage_content';
-      text = `${s.id} charging ${f2(x[c]!)} MW: ${s.zone} heat price ${f2(price)} EUR/MWh is below what stored heat is worth after losses and cycle cost (${f2(chargeAt)} EUR/MWh; value ${f2(st.valueEurPerMWh)} EUR/MWh from the ${st.valueSource})${binding ? `; limited by ${limitText[binding]}` : ''}`;
+      text = `${s.id} charging ${f2(x[c]!)} MW${status === 'marginal' && !binding ? ', setting the price' : ''}: ${s.zone} heat price ${f2(price)} EUR/MWh is at or below what stored heat is worth after losses and cycle cost (${f2(chargeAt)} EUR/MWh; value ${f2(st.valueEurPerMWh)} EUR/MWh from the ${st.valueSource})${binding ? `; limited by ${limitText[binding]}` : ''}`;
     } else if (x[dcol]! > 1e-9) {
       status = statusOf(lp.colLower[dcol]!, lp.colUpper[dcol]!, x[dcol]!);
       if (status === 'at_max') binding = limitNames[model.hiLimit[dcol]!]!;
       if (contentLimit) binding = 'storage_content';
-      text = `${s.id} discharging ${f2(x[dcol]!)} MW: ${s.zone} heat price ${f2(price)} EUR/MWh is above the value of stored heat plus losses and cycle cost (${f2(dischargeAbove)} EUR/MWh)${binding ? `; limited by ${limitText[binding]}` : ''}`;
+      text = `${s.id} discharging ${f2(x[dcol]!)} MW${status === 'marginal' && !binding ? ', setting the price' : ''}: ${s.zone} heat price ${f2(price)} EUR/MWh is at or above the value of stored heat plus losses and cycle cost (${f2(dischargeAbove)} EUR/MWh)${binding ? `; limited by ${limitText[binding]}` : ''}`;
     } else {
       status = lp.colUpper[c] === 0 && lp.colUpper[dcol] === 0 ? 'unavailable' : 'off';
       text = `${s.id} idle: ${s.zone} heat price ${f2(price)} EUR/MWh lies between the charge threshold ${f2(chargeAt)} and the discharge threshold ${f2(dischargeAbove)} EUR/MWh`;
@@ -375,8 +478,9 @@ function explainUnit(
   cu: CompiledUnit,
   ui: number,
   sol: TickSolution,
-  setpoints: Record<string, Setpoint>,
-  mc: number,
+  sp: Setpoint,
+  cop: number,
+  mcIn: number,
   rank: number,
   of: number,
 ): UnitExplanation {
@@ -392,7 +496,7 @@ function explainUnit(
   const lo = lp.colLower[j]!;
   const hi = lp.colUpper[j]!;
   const v = x[j]!;
-  const sp = setpoints[u.id]!;
+  let mc = mcIn;
   const merit = of > 0 ? `; merit order ${rank} of ${of} in ${bus}` : '';
 
   if (u.kind === 'pv' || u.kind === 'wind') {
@@ -410,8 +514,9 @@ function explainUnit(
   }
 
   if (u.kind === 'grid') {
-    const imp = x[cu.cols[0]![0]!]!;
-    const exp = x[cu.cols[0]![1]!]!;
+    const net = x[cu.cols[0]![0]!]! - x[cu.cols[0]![1]!]!;
+    const imp = Math.max(0, net);
+    const exp = Math.max(0, -net);
     const ci = lp.colCost[cu.cols[0]![0]!]!;
     const ce = -lp.colCost[cu.cols[0]![1]!]!;
     const expCol = cu.cols[0]![1]!;
@@ -433,9 +538,21 @@ function explainUnit(
     return { status, binding, marginalCostEurPerMWh: ci, priceEurPerMWh: price, priceBus: bus, reducedCost: reduced, meritRank: 0, meritOf: 0, text };
   }
 
-  const status = statusOf(lo, hi, v);
+  let status = statusOf(lo, hi, v);
   let binding: UnitExplanation['binding'] = null;
-  if (status === 'at_max' || status === 'fixed' || status === 'unavailable') binding = limitNames[model.hiLimit[j]!]!;
+  let scarce = '';
+  const ir = layout.inputRow[ui]!;
+  if (status === 'marginal' && ir >= 0 && y[ir]! > 1e-9) {
+    // Basic, but held by an exhausted input: all supply into its input bus is at the maximum.
+    const sup = layout.inputSupply[ui]!;
+    if (sup.length > 0 && sup.every((c) => x[c]! >= lp.colUpper[c]! - 1e-7 * (1 + lp.colUpper[c]!))) {
+      status = 'at_max';
+      scarce = `${busName(model, ir)} (scarcity value ${f2(y[ir]!)} EUR/MWh)`;
+      mc = marginalCost(model, j, row, y, ir).mc;
+    }
+  }
+  if (scarce) binding = 'source_available';
+  else if (status === 'at_max' || status === 'fixed' || status === 'unavailable') binding = limitNames[model.hiLimit[j]!]!;
   else if (status === 'at_min') binding = limitNames[model.loLimit[j]!]!;
   if (status === 'fixed' && model.loLimit[j]! !== 0) binding = limitNames[model.loLimit[j]!]!;
   const what = u.kind === 'gas_chp' && u.mode === 'extraction' ? 'electricity (condensing)' : u.kind === 'waste_heat_source' ? 'waste heat' : 'heat';
@@ -450,13 +567,18 @@ function explainUnit(
       text = `${u.id} fixed at ${out} by ${limitText[binding!]} (${cmp})`;
       break;
     case 'at_max':
-      text = `${u.id} at its maximum ${out}, limited by ${limitText[binding!]}: ${cmp}, cheaper than the price${merit}`;
+      text = scarce
+        ? `${u.id} runs at ${out}, limited by what ${scarce} can supply: marginal cost of ${what} without that input ${f2(mc)} EUR/MWh vs ${bus} price ${f2(price)} EUR/MWh${merit}`
+        : `${u.id} at its maximum ${out}, limited by ${limitText[binding!]}: ${cmp}, cheaper than the price${merit}`;
       break;
     case 'at_min':
       text = `${u.id} held at ${out} by ${limitText[binding!]}: ${cmp}, dearer than the price${merit}`;
       break;
     case 'off':
-      text = `${u.id} off: ${cmp}, too expensive${merit}`;
+      text =
+        Math.abs(reduced) <= 1e-7 * (1 + Math.abs(lp.colCost[j]!))
+          ? `${u.id} off: ${cmp}, exactly at the price (tied with the unit setting it), not needed${merit}`
+          : `${u.id} off: ${cmp}, too expensive${merit}`;
       break;
     default:
       text = `${u.id} is the marginal unit at ${out}, between its limits: its ${cmp} set the price${merit}`;
@@ -469,6 +591,6 @@ function explainUnit(
     const onLine = x[j]! > 1e-9 && act <= lp.rowLower[tr]! + 1e-7 * (1 + Math.abs(x[j]!));
     text += `; heat extraction ${f2(x[q]!)} MW (each MWh of heat costs ${f2(u.beta!)} MWh of electricity, ${f2(heatMc)} EUR/MWh vs ${busName(model, cu.primaryRow[0]!)} price ${f2(y[cu.primaryRow[0]!]!)})${onLine ? ', on the back-pressure line (P = σ·Q)' : ''}`;
   }
-  if (u.kind === 'heat_pump') text += ` (COP ${f2(cu.cop[0]!)})`;
+  if (u.kind === 'heat_pump') text += ` (COP ${f2(cop)})`;
   return { status, binding, marginalCostEurPerMWh: mc, priceEurPerMWh: price, priceBus: bus, reducedCost: reduced, meritRank: of > 0 ? rank : 0, meritOf: of, text };
 }

@@ -409,7 +409,8 @@ export class DurableWriter {
   private kick(delayMs: number): void {
     if (this.applying || this.closing) return;
     if (this.applyTimer) {
-      if (delayMs > 0) return;
+      // A pending backoff is never cut short; otherwise an earlier start wins.
+      if (delayMs > 0 || this.backoffMs > 0) return;
       clearTimeout(this.applyTimer);
     }
     this.applyTimer = setTimeout(() => {

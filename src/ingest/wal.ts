@@ -275,6 +275,7 @@ export class Wal<T = unknown> {
       const buf = await fsp.readFile(file);
       const offsets: number[] = [];
       const { end, problem } = scanFrames(buf, 0, (offset) => offsets.push(offset));
+      const { mtimeMs } = await fsp.stat(file);
       if (problem) {
         this.log?.warn({ segment: id, validBytes: end, cutBytes: buf.length - end, problem }, 'WAL: cutting torn or corrupt tail');
         const h = await fsp.open(file, 'r+');
@@ -285,8 +286,7 @@ export class Wal<T = unknown> {
           await h.close();
         }
       }
-      const st = await fsp.stat(file);
-      this.segments.push({ id, file, offsets, size: end, sealed: true, recovered: true, lastWriteMs: st.mtimeMs });
+      this.segments.push({ id, file, offsets, size: end, sealed: true, recovered: true, lastWriteMs: mtimeMs });
       this.stat.bytes += end;
       if (offsets.length > 0) this.last = { segment: id, batch: offsets.length - 1 };
     }
@@ -296,9 +296,14 @@ export class Wal<T = unknown> {
     const id = this.nextSegmentId++;
     const file = path.join(this.dir, segmentFileName(id));
     const fd = await new Promise<number>((resolve, reject) => fs.open(file, 'wx', (err, f) => (err ? reject(err) : resolve(f))));
-    // The new name must survive a crash before any batch in it is acknowledged.
-    await fdatasync(fd);
-    await fsyncDir(this.dir);
+    try {
+      // The new name must survive a crash before any batch in it is acknowledged.
+      await fdatasync(fd);
+      await fsyncDir(this.dir);
+    } catch (err) {
+      fs.close(fd, () => undefined);
+      throw err;
+    }
     if (this.fd >= 0) {
       const old = this.fd;
       fs.close(old, () => undefined);
@@ -411,7 +416,8 @@ export class Wal<T = unknown> {
       const err = new Error(`WAL commit failed: ${(e as Error).message}`, { cause: e });
       this.log?.error({ err: (e as Error).message, segment: this.current.id, records: batch.count }, 'WAL: batch not durable');
       // The segment may now hold a partial frame: cut it back and continue in a fresh segment.
-      if (position >= 0) fs.ftruncate(this.fd, position, () => undefined);
+      const fd = this.fd;
+      if (position >= 0) await new Promise<void>((resolve) => fs.ftruncate(fd, position, () => resolve()));
       this.mustRotate = true;
       this.onAbort?.(batch.attachments, err);
       if (batch.promise) batch.reject(err);

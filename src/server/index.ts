@@ -12,6 +12,7 @@ import { IngestPipeline } from '../ingest/pipeline.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetricsRegistry, ingestMetrics } from '../observability/metrics.ts';
 import { openDuckDbStore, type Store } from '../store/index.ts';
+import { influxOptionsFromEnv, openInfluxStore } from '../store/influx/index.ts';
 
 export interface RunningServer {
   config: Config;
@@ -48,7 +49,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   await devices.load();
   devices.startPersisting();
 
-  const store = await openDuckDbStore({ path: join(config.dataDir, 'readings.duckdb') });
+  const store: Store =
+    config.store.kind === 'influx'
+      ? await openInfluxStore({ ...influxOptionsFromEnv(process.env, config.dataDir), log: log.child({ component: 'influx' }), metrics })
+      : await openDuckDbStore({ path: join(config.dataDir, 'readings.duckdb') });
   const { writer, recoveredSequences } = await DurableWriter.open({
     dir: join(config.dataDir, 'wal'),
     store,

@@ -57,7 +57,7 @@ export const MAX_BUCKETS = 100_000;
 /** DuckDB's vector size: one data chunk. */
 const CHUNK_ROWS = 2048;
 /** Rows appended between yields to the event loop, so a big write does not stall PUBACKs. */
-const ROWS_PER_SLICE = 16 * CHUNK_ROWS;
+const ROWS_PER_SLICE = 4 * CHUNK_ROWS;
 const SCHEMA_VERSION = 1;
 
 interface Series {
@@ -277,7 +277,11 @@ class DuckDbStore implements Store {
             tv.flush();
             vv.flush();
             app.appendDataChunk(chunk);
-            if ((off + size) % ROWS_PER_SLICE === 0 && off + size < n) await yieldToEventLoop();
+            if ((off + size) % ROWS_PER_SLICE === 0 && off + size < n) {
+              // Flush per slice too: one big flush at the end would block for tens of ms.
+              app.flushSync();
+              await yieldToEventLoop();
+            }
           }
           app.flushSync();
         }

@@ -117,9 +117,10 @@ export class PersistentHighs {
   constructor(
     private readonly highs: Highs,
     private readonly lp: LpProblem,
+    private readonly options: Record<string, string | number | boolean> = {},
   ) {
     this.model = highs.createModel(toModelData(lp));
-    this.model.options.set(QUIET);
+    this.model.options.set({ ...QUIET, ...options });
     this.all = { kind: 'range', from: 0, to: lp.numCols - 1 };
     this.allRows = { kind: 'range', from: 0, to: lp.numRows - 1 };
   }
@@ -143,7 +144,7 @@ export class PersistentHighs {
   rebuild(): void {
     this.model.dispose();
     this.model = this.highs.createModel(toModelData(this.lp));
-    this.model.options.set(QUIET);
+    this.model.options.set({ ...QUIET, ...this.options });
   }
 
   dispose(): void {

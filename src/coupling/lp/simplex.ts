@@ -421,6 +421,8 @@ export class BoundedDualSimplex {
     this.computePrimal();
 
     let cleanups = 0;
+    // True while x and d come straight from the basis inverse (no pivot or flip since).
+    let fresh = true;
     for (;;) {
       if (this.iterations >= this.maxIter) return 'iteration_limit';
       // ---- pricing: leaving row by dual steepest edge (exact weights from the explicit inverse)
@@ -445,8 +447,15 @@ export class BoundedDualSimplex {
           r = i;
         }
       }
+      if (r < 0 && fresh) {
+        let obj = 0;
+        for (let j = 0; j < n; j++) obj += this.cost[j]! * x[j]!;
+        this.objective = obj;
+        return 'optimal';
+      }
       if (r < 0) {
         // Primal feasible: verify from scratch before declaring optimality.
+        fresh = true;
         if (this.updates > 0 && this.residual() > 1e-9) {
           if (!this.refactor()) return 'numerical';
           this.computeDuals();
@@ -593,6 +602,7 @@ export class BoundedDualSimplex {
       this.posOf[p] = -1;
       this.atUpper[p] = s < 0 ? 1 : 0;
       this.iterations++;
+      fresh = false;
       if (this.updates >= this.refactorEvery) {
         if (!this.refactor()) this.slackBasis();
         this.computeDuals();

@@ -21,9 +21,9 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AggregateBucket, AggregateQuery, DeadLetter, DeadLetterQuery, LatestQuery, RangeQuery, Reading, Store, WalMarker } from '../types.ts';
 import { DeadLetterFile } from './dead-letters.ts';
 import { writeFileAtomic } from './durable-fs.ts';
-import { readingsToLines } from './line-protocol.ts';
+import { LineFormatter } from './line-protocol.ts';
 import { BatchSender, describeFailure, type SendOutcome } from './sender.ts';
-import { Spool, SpoolCorruptError, type SpoolRecord } from './spool.ts';
+import { Spool, SpoolCorruptError, SpoolFullError, type SpoolRecord } from './spool.ts';
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLog {
@@ -139,15 +139,18 @@ class Call {
   }
 }
 
+/** Part of a call's readings waiting in the queue; formatted only when it joins a batch. */
 interface Slice {
-  lines: string[];
+  readings: readonly Reading[];
   start: number;
   end: number;
   call: Call;
 }
 
 interface Batch {
-  lines: string[];
+  /** Line protocol, one line per reading. */
+  body: string;
+  lines: number;
   parts: Array<{ call: Call; lines: number }>;
 }
 
@@ -164,7 +167,8 @@ class Signal {
       this.waiters.push(done);
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(done), 1);
+          const i = this.waiters.indexOf(done);
+          if (i >= 0) this.waiters.splice(i, 1);
           resolve();
         }, timeoutMs);
       }
@@ -221,6 +225,7 @@ class InfluxStoreImpl implements InfluxStore {
   private readonly log: StoreLog;
   private readonly m: ReturnType<typeof instruments>;
   private readonly sender: BatchSender;
+  private readonly formatter = new LineFormatter();
   private readonly maxQueueLines: number;
   private readonly batchLines: number;
   private readonly flushIntervalMs: number;
@@ -251,8 +256,10 @@ class InfluxStoreImpl implements InfluxStore {
   private readonly stopSignal = new Signal();
   private resender: Promise<void> = Promise.resolve();
   private spoolBroken: Error | undefined;
+  /** The last spool append failed for lack of room (cleared by the next success or resend). */
+  private spoolFull = false;
   private closing = false;
-  private closed = false;
+  private closePromise: Promise<void> | undefined;
 
   private readonly counts = { written: 0, spooled: 0, resent: 0, failed: 0, writeErrors: 0 };
 
@@ -312,23 +319,23 @@ class InfluxStoreImpl implements InfluxStore {
     };
   }
 
+  /** `readings` is read until the promise settles: do not change the array before that. */
   writeReadings(readings: readonly Reading[], walMarker?: WalMarker): Promise<void> {
     if (this.closing) return Promise.reject(new Error('influx store is closed'));
+    if (!Array.isArray(readings)) return Promise.reject(new TypeError('writeReadings needs an array of readings'));
     if (walMarker && !(Number.isSafeInteger(walMarker.segment) && Number.isSafeInteger(walMarker.batch))) {
       return Promise.reject(new TypeError('walMarker needs integer segment and batch'));
     }
-    let lines: string[];
     try {
-      lines = readingsToLines(readings);
+      this.formatter.validate(readings);
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    const call = new Call(lines.length);
-    if (lines.length > 0) {
+    const call = new Call(readings.length);
+    if (readings.length > 0) {
       this.waitingCalls++;
       // Calls enqueue strictly one after another, so a big call cannot be overtaken and starve.
-      const enqueued = this.enqueueTail.then(() => this.enqueue(lines, call));
-      this.enqueueTail = enqueued.finally(() => this.waitingCalls--);
+      this.enqueueTail = this.enqueueTail.then(() => this.enqueue(readings, call)).finally(() => this.waitingCalls--);
     }
     // Markers are recorded in call order, and only for calls whose lines are all safe.
     const prev = this.markerTail;
@@ -374,15 +381,15 @@ class InfluxStoreImpl implements InfluxStore {
   /** Accepting writes: the server takes them, or the spool has room. */
   async healthy(): Promise<boolean> {
     if (this.closing || this.spoolBroken) return false;
-    return this.serverUp || this.spool.bytes < this.maxSpoolBytes * 0.95;
+    return this.serverUp || !this.spoolFull;
   }
 
   /** Waits until every accepted call is written or spooled; the spool itself stays for the next run. */
-  async close(): Promise<void> {
-    if (this.closing) {
-      while (!this.closed) await new Promise((r) => setTimeout(r, 10));
-      return;
-    }
+  close(): Promise<void> {
+    return (this.closePromise ??= this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
     this.closing = true;
     await this.enqueueTail;
     this.pump();
@@ -393,25 +400,29 @@ class InfluxStoreImpl implements InfluxStore {
     await this.resender;
     await this.spool.close();
     await this.deadLetterFile.close();
-    this.closed = true;
   }
 
   // ---------------------------------------------------------------- queue
 
-  private async enqueue(lines: string[], call: Call): Promise<void> {
+  /** Never rejects: a failure settles the call, so later calls still get their turn. */
+  private async enqueue(readings: readonly Reading[], call: Call): Promise<void> {
     let pos = 0;
-    while (pos < lines.length) {
-      const space = this.maxQueueLines - this.queuedLines;
-      if (space <= 0) {
-        await new Promise<void>((r) => (this.spaceFreed = r));
-        continue;
+    try {
+      while (pos < readings.length) {
+        const space = this.maxQueueLines - this.queuedLines;
+        if (space <= 0) {
+          await new Promise<void>((r) => (this.spaceFreed = r));
+          continue;
+        }
+        const n = Math.min(space, readings.length - pos);
+        this.queue.push({ readings, start: pos, end: pos + n, call });
+        this.queuedLines += n;
+        pos += n;
+        this.m.queueLines.set(this.queuedLines);
+        this.pump();
       }
-      const n = Math.min(space, lines.length - pos);
-      this.queue.push({ lines, start: pos, end: pos + n, call });
-      this.queuedLines += n;
-      pos += n;
-      this.m.queueLines.set(this.queuedLines);
-      this.pump();
+    } catch (err) {
+      call.settle(readings.length - pos, err as Error);
     }
   }
 
@@ -431,10 +442,10 @@ class InfluxStoreImpl implements InfluxStore {
       this.lingerDue = false;
       const batch = this.takeBatch();
       this.activeBatches++;
-      this.inFlightLines += batch.lines.length;
+      this.inFlightLines += batch.lines;
       void this.runBatch(batch).finally(() => {
         this.activeBatches--;
-        this.inFlightLines -= batch.lines.length;
+        this.inFlightLines -= batch.lines;
         this.pump();
         if (this.activeBatches === 0 && this.queuedLines === 0) {
           const ws = this.idleWaiters;
@@ -446,11 +457,13 @@ class InfluxStoreImpl implements InfluxStore {
   }
 
   private takeBatch(): Batch {
-    const batch: Batch = { lines: [], parts: [] };
-    while (batch.lines.length < this.batchLines && this.queueHead < this.queue.length) {
+    const batch: Batch = { body: '', lines: 0, parts: [] };
+    while (batch.lines < this.batchLines && this.queueHead < this.queue.length) {
       const s = this.queue[this.queueHead]!;
-      const n = Math.min(s.end - s.start, this.batchLines - batch.lines.length);
-      for (let i = s.start; i < s.start + n; i++) batch.lines.push(s.lines[i]!);
+      const n = Math.min(s.end - s.start, this.batchLines - batch.lines);
+      const body = this.formatter.body(s.readings, s.start, s.start + n);
+      batch.body = batch.lines === 0 ? body : batch.body + '\n' + body;
+      batch.lines += n;
       batch.parts.push({ call: s.call, lines: n });
       s.start += n;
       if (s.start === s.end) this.queue[this.queueHead++] = undefined as unknown as Slice;
@@ -459,7 +472,7 @@ class InfluxStoreImpl implements InfluxStore {
       this.queue.splice(0, this.queueHead);
       this.queueHead = 0;
     }
-    this.queuedLines -= batch.lines.length;
+    this.queuedLines -= batch.lines;
     this.m.queueLines.set(this.queuedLines);
     const wake = this.spaceFreed;
     this.spaceFreed = undefined;
@@ -474,9 +487,22 @@ class InfluxStoreImpl implements InfluxStore {
   // ---------------------------------------------------------------- write path
 
   private async runBatch(batch: Batch): Promise<void> {
-    const n = batch.lines.length;
-    if (this.serverUp) {
-      const outcome = await this.sender.send(batch.lines);
+    try {
+      await this.writeOrSpool(batch);
+    } catch (err) {
+      // Not expected (every path settles its own failures), but a batch must never hang its calls.
+      this.countError();
+      this.log.error({ err, lines: batch.lines }, 'influx batch failed unexpectedly; the WAL keeps these readings');
+      this.settle(batch, err as Error);
+    }
+  }
+
+  private async writeOrSpool(batch: Batch): Promise<void> {
+    const n = batch.lines;
+    // While the server is down, batches queue behind the spool; with nothing spooled there is
+    // no order to keep, so try the server (e.g. the spool disk was full and the server is back).
+    if (this.serverUp || this.spool.pendingBatches === 0) {
+      const outcome = await this.sender.send(batch.body);
       if (outcome.ok) {
         this.counts.written += n;
         this.m.written.inc(n);
@@ -485,7 +511,7 @@ class InfluxStoreImpl implements InfluxStore {
       }
       this.countError();
       if (!outcome.retry) {
-        await this.refuse(batch.lines, outcome).then(
+        await this.refuse(batch.body, n, outcome).then(
           () => this.settle(batch),
           (err: Error) => this.settle(batch, err),
         );
@@ -494,13 +520,15 @@ class InfluxStoreImpl implements InfluxStore {
       this.markDown(outcome);
     }
     try {
-      await this.spool.append(batch.lines);
+      await this.spool.append(batch.body, n);
     } catch (err) {
       this.countError();
+      if (err instanceof SpoolFullError) this.spoolFull = true;
       this.log.error({ err, lines: n }, 'influx spool append failed; the WAL keeps these readings');
       this.settle(batch, err as Error);
       return;
     }
+    this.spoolFull = false;
     this.counts.spooled += n;
     this.m.spooled.inc(n);
     this.spoolSignal.notify();
@@ -508,19 +536,19 @@ class InfluxStoreImpl implements InfluxStore {
   }
 
   /** Lines the server refuses as invalid are kept for an operator, never retried. */
-  private async refuse(lines: readonly string[], outcome: Exclude<SendOutcome, { ok: true }>): Promise<void> {
+  private async refuse(body: string, lines: number, outcome: Exclude<SendOutcome, { ok: true }>): Promise<void> {
     const reason = describeFailure(outcome);
-    this.log.error({ lines: lines.length, reason }, 'influx refused lines as invalid; kept in rejected.lp');
+    this.log.error({ lines, reason }, 'influx refused lines as invalid; kept in rejected.lp');
     const path = join(this.opts.spoolDir, REJECTED_FILE);
-    await appendFile(path, `# ${new Date().toISOString()} ${reason.replace(/\n/g, ' ')}\n${lines.join('\n')}\n`);
+    await appendFile(path, `# ${new Date().toISOString()} ${reason.replace(/\n/g, ' ')}\n${body}\n`);
     const fh = await open(path, 'r+');
     try {
       await fh.datasync();
     } finally {
       await fh.close();
     }
-    this.counts.failed += lines.length;
-    this.m.rejected.inc(lines.length);
+    this.counts.failed += lines;
+    this.m.rejected.inc(lines);
   }
 
   private countError(): void {
@@ -546,46 +574,54 @@ class InfluxStoreImpl implements InfluxStore {
 
   private async resendLoop(): Promise<void> {
     let delay = this.probeMinMs;
+    let retrying = false;
     while (!this.closing) {
       const rec = this.spool.peek();
       if (!rec) {
         await this.spoolSignal.wait();
         continue;
       }
-      if (!this.serverUp) {
+      if (!this.serverUp || retrying) {
         await this.stopSignal.wait(delay);
         if (this.closing) break;
       }
-      const outcome = await this.resendOne(rec);
+      let outcome: 'done' | 'retry' | 'broken';
+      try {
+        outcome = await this.resendOne(rec);
+      } catch (err) {
+        this.log.error({ err }, 'influx resend failed unexpectedly; retrying later');
+        outcome = 'retry';
+      }
       if (outcome === 'broken') return;
-      if (outcome === 'retry') delay = Math.min(delay * 2, this.probeMaxMs);
-      else delay = this.probeMinMs;
+      retrying = outcome === 'retry';
+      delay = retrying ? Math.min(delay * 2, this.probeMaxMs) : this.probeMinMs;
     }
   }
 
   /** Sends the oldest spooled batch; it is marked resent (fsynced) before anything else is sent. */
   private async resendOne(rec: SpoolRecord): Promise<'done' | 'retry' | 'broken'> {
-    let lines: string[];
+    let body: string;
     try {
-      lines = await this.spool.read(rec);
+      body = await this.spool.read(rec);
     } catch (err) {
       if (!(err instanceof SpoolCorruptError)) throw err;
       this.log.error({ err, lines: rec.lines }, 'influx spool frame unreadable; skipping it');
       this.counts.failed += rec.lines;
       return (await this.mark(rec)) ? 'done' : 'broken';
     }
-    const outcome = await this.sender.send(lines);
+    const outcome = await this.sender.send(body);
     if (outcome.ok) {
       if (!(await this.mark(rec))) return 'broken';
-      this.counts.resent += lines.length;
-      this.m.resent.inc(lines.length);
+      this.spoolFull = false;
+      this.counts.resent += rec.lines;
+      this.m.resent.inc(rec.lines);
       this.markUp();
       return 'done';
     }
     this.countError();
     if (!outcome.retry) {
       try {
-        await this.refuse(lines, outcome);
+        await this.refuse(body, rec.lines, outcome);
       } catch (err) {
         this.log.error({ err }, 'cannot keep refused lines; retrying the batch later');
         return 'retry';

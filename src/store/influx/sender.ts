@@ -37,23 +37,24 @@ export class BatchSender {
     this.influx = new InfluxDB({ url: target.url, token: target.token, timeout: target.timeoutMs });
   }
 
-  async send(lines: readonly string[]): Promise<SendOutcome> {
-    if (lines.length === 0) return { ok: true };
-    let written = 0;
+  /** Sends one request body (line protocol, '\n'-separated) as a single record of the write API. */
+  async send(body: string): Promise<SendOutcome> {
+    if (body === '') return { ok: true };
+    let confirmed = 0;
     let failure: Error | undefined;
     const noteFailure = (err: Error) => {
       failure ??= err;
     };
-    // One write API per batch: its buffer holds exactly this batch, so every hook call belongs to it.
+    // One write API per batch, holding exactly one record (the whole body): every hook call belongs to it.
     const api: WriteApi = this.influx.getWriteApi(this.target.org, this.target.bucket, 'ms', {
-      batchSize: lines.length + 1,
+      batchSize: 2,
       maxBatchBytes: Number.POSITIVE_INFINITY,
       flushInterval: 0,
       maxRetries: 0,
-      maxBufferLines: lines.length + 1,
+      maxBufferLines: 2,
       gzipThreshold: this.target.gzipThreshold > 0 ? this.target.gzipThreshold : Number.POSITIVE_INFINITY,
       writeSuccess(sent) {
-        written += sent.length;
+        confirmed += sent.length;
       },
       writeFailed(error) {
         noteFailure(error);
@@ -61,19 +62,19 @@ export class BatchSender {
         return Promise.resolve();
       },
       writeRetrySkipped(entry) {
-        noteFailure(new Error(`influx client dropped ${entry.lines.length} lines from its retry buffer`));
+        noteFailure(new Error(`influx client dropped ${entry.lines.length} records from its retry buffer`));
       },
     });
     try {
-      api.writeRecords(lines as string[]);
+      api.writeRecord(body);
       await api.flush();
     } catch (err) {
       noteFailure(err as Error);
     } finally {
       api.dispose();
     }
-    if (!failure && written === lines.length) return { ok: true };
-    const error = failure ?? new Error(`influx client confirmed ${written} of ${lines.length} lines`);
+    if (!failure && confirmed === 1) return { ok: true };
+    const error = failure ?? new Error(`influx client confirmed ${confirmed} of 1 records`);
     const status = error instanceof HttpError ? error.statusCode : undefined;
     if (status !== undefined && PERMANENT_STATUSES.has(status)) return { ok: false, retry: false, error, status };
     return status === undefined ? { ok: false, retry: true, error } : { ok: false, retry: true, error, status };

@@ -4,7 +4,7 @@
  *
  *   u32 magic 'QSP1' | u32 payloadBytes | u32 lineCount | u32 crc32(payload) | u8 state | 3 x u8 0 | payload
  *
- * payload is the batch's line protocol joined by '\n'. `state` is 0 while the batch waits and
+ * payload is the batch's line protocol, one line per reading, '\n'-separated. `state` is 0 while the batch waits and
  * is set to 1 (in place, fsynced) right after the server accepted its resend, so a restart
  * never sends it again. A frame that is short or fails its CRC can only be a torn tail from a
  * crash before its fsync (never acknowledged), so the segment is truncated there. A segment
@@ -14,6 +14,7 @@ import { mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncDir } from './durable-fs.ts';
+import { countLines } from './line-protocol.ts';
 
 const MAGIC = 0x31505351; // 'QSP1' little-endian
 const HEADER_BYTES = 20;
@@ -136,14 +137,14 @@ export class Spool {
   }
 
   /** Resolves once the batch is fsynced; batches arriving meanwhile share the next fsync. */
-  append(lines: readonly string[]): Promise<void> {
+  append(body: string, lines: number): Promise<void> {
     if (this.closed) return Promise.reject(new Error('spool is closed'));
-    if (lines.length === 0) return Promise.resolve();
-    const payload = Buffer.from(lines.join('\n'), 'utf8');
+    if (lines === 0) return Promise.resolve();
+    const payload = Buffer.from(body, 'utf8');
     const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
     frame.writeUInt32LE(MAGIC, 0);
     frame.writeUInt32LE(payload.length, 4);
-    frame.writeUInt32LE(lines.length, 8);
+    frame.writeUInt32LE(lines, 8);
     frame.writeUInt32LE(crc32(payload), 12);
     frame.fill(0, STATE_OFFSET, HEADER_BYTES);
     payload.copy(frame, HEADER_BYTES);
@@ -152,21 +153,23 @@ export class Spool {
     }
     this.waitingBytes += frame.length;
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ frame, lines: lines.length, resolve, reject });
+      this.waiting.push({ frame, lines, resolve, reject });
       if (!this.flushing) void this.flushWaiting();
     });
   }
 
-  async read(rec: SpoolRecord): Promise<string[]> {
+  /** The batch's body, CRC-checked. */
+  async read(rec: SpoolRecord): Promise<string> {
     const buf = Buffer.allocUnsafe(rec.payloadBytes);
     const { bytesRead } = await rec.segment.fh.read(buf, 0, rec.payloadBytes, rec.offset + HEADER_BYTES);
     if (bytesRead !== rec.payloadBytes) throw new SpoolCorruptError(`spool segment ${rec.segment.path} is shorter than expected at offset ${rec.offset}`);
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     await rec.segment.fh.read(header, 0, HEADER_BYTES, rec.offset);
     if (crc32(buf) !== header.readUInt32LE(12)) throw new SpoolCorruptError(`spool segment ${rec.segment.path}: CRC mismatch at offset ${rec.offset}`);
-    const lines = buf.toString('utf8').split('\n');
-    if (lines.length !== rec.lines) throw new SpoolCorruptError(`spool segment ${rec.segment.path}: ${lines.length} lines at offset ${rec.offset}, header says ${rec.lines}`);
-    return lines;
+    const body = buf.toString('utf8');
+    const lines = countLines(body);
+    if (lines !== rec.lines) throw new SpoolCorruptError(`spool segment ${rec.segment.path}: ${lines} lines at offset ${rec.offset}, header says ${rec.lines}`);
+    return body;
   }
 
   /** Records that the oldest pending batch was accepted by the server (fsynced), so it is never sent again. */

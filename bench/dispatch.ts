@@ -1,0 +1,341 @@
+/**
+ * `querstrom bench dispatch`: the coupling engine's tick on the reference city over many ticks
+ * with varying inputs, against HiGHS building and solving the same LP from scratch each tick,
+ * measured in the same run on the same problems.
+ *
+ * Inputs: heat demand, PV and wind from ../shared/data/dispatch-profiles.csv and prices / grid
+ * CO2 from ../shared/data/district-heating-2019.csv (hourly, interpolated to the tick time) with
+ * per-device offsets and noise; a seeded random walk where the files are absent. Storage state of
+ * charge is fed back from the engine's own dispatch, as a tank would report it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { DispatchEngine } from '../src/coupling/engine.ts';
+import { loadCity } from '../src/coupling/model/load.ts';
+import type { City } from '../src/coupling/model/schema.ts';
+import { loadHighs, objectiveFromScratch, PersistentHighs } from '../src/coupling/lp/highs.ts';
+import type { DispatchResult } from '../src/coupling/result.ts';
+
+export interface DispatchBenchOptions {
+  city?: string;
+  ticks?: number;
+  warmup?: number;
+  /** Simulated seconds between ticks (default: the city's tickS). */
+  stepS?: number;
+  seed?: number;
+  dataDir?: string;
+  log?: (line: string) => void;
+}
+
+export interface DispatchBenchResult {
+  city: string;
+  units: number;
+  storages: number;
+  links: number;
+  heat_zones: number;
+  variables: number;
+  constraints: number;
+  nonzeros: number;
+  ticks: number;
+  warmup_ticks: number;
+  step_s: number;
+  inputs_source: string;
+  readings_per_tick: number;
+  tick_p50_us: number;
+  tick_p99_us: number;
+  tick_max_us: number;
+  solve_p50_us: number;
+  solve_p99_us: number;
+  iterations_mean: number;
+  iterations_max: number;
+  fallbacks: number;
+  highs_from_scratch_p50_us: number;
+  highs_from_scratch_p99_us: number;
+  highs_persistent_p50_us: number;
+  speedup: number;
+  speedup_vs_highs_persistent: number;
+  max_rel_gap: number;
+  explain_p50_us: number;
+  /** Mean microseconds per tick in each phase. */
+  phase_mean_us: { inputs: number; update: number; solve: number; report: number };
+  ingest_per_reading_us: number;
+  replans: number;
+  plan_p50_ms: number;
+  plan_max_ms: number;
+  reading_to_dispatch_p99_ms: null;
+  cpu_s: number;
+  rss_mb: number;
+  load_avg_1m: number;
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Series {
+  demand: Float64Array;
+  pv: Float64Array;
+  wind: Float64Array;
+  gas: Float64Array;
+  price: Float64Array;
+  co2: Float64Array;
+  source: string;
+}
+
+function readCsvColumns(path: string, sep: string, cols: number[]): Float64Array[] {
+  const lines = readFileSync(path, 'utf8').trim().split('\n').slice(1);
+  return cols.map((c) => Float64Array.from(lines, (l) => Number(l.split(sep)[c])));
+}
+
+function randomWalk(n: number, rand: () => number, start: number, step: number, lo: number, hi: number): Float64Array {
+  const out = new Float64Array(n);
+  let v = start;
+  for (let i = 0; i < n; i++) {
+    v = Math.min(hi, Math.max(lo, v + (rand() - 0.5) * step));
+    out[i] = v;
+  }
+  return out;
+}
+
+function loadSeries(dataDir: string, rand: () => number): Series {
+  const prof = resolve(dataDir, 'dispatch-profiles.csv');
+  const dh = resolve(dataDir, 'district-heating-2019.csv');
+  const sources: string[] = [];
+  let demand: Float64Array, pv: Float64Array, wind: Float64Array;
+  if (existsSync(prof)) {
+    [demand, pv, wind] = readCsvColumns(prof, ',', [0, 2, 3]) as [Float64Array, Float64Array, Float64Array];
+    sources.push('dispatch-profiles.csv');
+  } else {
+    demand = randomWalk(8760, rand, 0.5, 0.08, 0.1, 1);
+    pv = Float64Array.from({ length: 8760 }, (_, h) => Math.max(0, Math.sin(((h % 24) - 6) * (Math.PI / 12))) * (0.6 + 0.4 * rand()));
+    wind = randomWalk(8760, rand, 0.3, 0.1, 0, 1);
+    sources.push('random walk (demand, pv, wind)');
+  }
+  let gas: Float64Array, price: Float64Array, co2: Float64Array;
+  if (existsSync(dh)) {
+    [gas, price, co2] = readCsvColumns(dh, ';', [2, 3, 4]) as [Float64Array, Float64Array, Float64Array];
+    sources.push('district-heating-2019.csv');
+  } else {
+    gas = randomWalk(8760, rand, 25, 1, 10, 60);
+    price = randomWalk(8760, rand, 50, 15, -20, 200);
+    co2 = randomWalk(8760, rand, 0.35, 0.03, 0.1, 0.7);
+    sources.push('random walk (prices, grid CO2)');
+  }
+  return { demand, pv, wind, gas, price, co2, source: sources.join(' + ') };
+}
+
+/** Linear interpolation of an hourly series at fractional hour h (wrapping over the year). */
+function at(s: Float64Array, h: number): number {
+  const n = s.length;
+  const i = Math.floor(h);
+  const f = h - i;
+  const a = s[((i % n) + n) % n]!;
+  const b = s[(((i + 1) % n) + n) % n]!;
+  return a + (b - a) * f;
+}
+
+interface Feed {
+  device: string;
+  metric: string;
+  value: (h: number, last: DispatchResult | undefined) => number;
+}
+
+/** One reading generator per bound input, in the binding's (canonical) unit. */
+function buildFeeds(engine: DispatchEngine, city: City, series: Series, rand: () => number): Feed[] {
+  const meanDemand = series.demand.reduce((a, b) => a + b, 0) / series.demand.length;
+  const maxDemand = series.demand.reduce((a, b) => Math.max(a, b), 0);
+  const noise = (amp: number) => 1 + amp * (rand() * 2 - 1);
+  const unitById = new Map(city.units.map((u) => [u.id, u]));
+  const feeds: Feed[] = [];
+  const seen = new Set<string>();
+  for (const b of engine.inputBindings()) {
+    const key = `${b.device}/${b.metric}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const def = engine.registry.defs[engine.registry.byName.get(b.input)!]!;
+    const dflt = def.binding!.defaultValue / def.binding!.factor;
+    const component = def.component;
+    const offset = rand() * 2 - 1;
+    const phase = rand() * 24;
+    let value: Feed['value'];
+    if (b.metric === 'heat_power' && b.device.startsWith('hm-')) value = (h) => (dflt * at(series.demand, h + offset)) / meanDemand * noise(0.02);
+    else if (b.metric === 'supply_temp') value = (h) => 75 + 30 * Math.min(1, at(series.demand, h) / maxDemand) + 0.5 * (rand() - 0.5);
+    else if (b.metric === 'heat_power') value = (h) => dflt * (0.85 + 0.15 * Math.sin((2 * Math.PI * (h + phase)) / 24)) * noise(0.02);
+    else if (b.metric === 'source_temp') value = (h) => dflt + 3 * Math.sin((2 * Math.PI * (h + phase)) / 24) + 0.3 * (rand() - 0.5);
+    else if (b.metric === 'el_power') {
+      const u = unitById.get(component);
+      const capKw = (u && (u.kind === 'pv' || u.kind === 'wind') ? u.capacityMw : 1) * 1000;
+      const s = u?.kind === 'wind' ? series.wind : series.pv;
+      value = (h) => Math.max(0, capKw * at(s, h + (u?.kind === 'wind' ? offset * 3 : 0)) * noise(0.05));
+    } else if (b.device.startsWith('grid') && b.metric === 'price') value = (h) => at(series.price, h);
+    else if (b.metric === 'co2_intensity') value = (h) => Math.max(0, at(series.co2, h) * 1000);
+    else if (b.metric === 'gas_price') value = (h) => at(series.gas, h);
+    else if (b.metric === 'outdoor_temp') value = (h) => 2 + 6 * Math.sin((2 * Math.PI * (h - 9)) / 24) + 0.3 * (rand() - 0.5);
+    else if (b.metric === 'soc') {
+      value = (_h, last) => {
+        const st = last?.storage[component];
+        return st ? Math.min(100, Math.max(0, st.socFraction * 100)) : dflt;
+      };
+    } else {
+      let v = dflt;
+      value = () => (v = Math.max(0, v * noise(0.01)));
+    }
+    feeds.push({ device: b.device, metric: b.metric, value });
+  }
+  return feeds;
+}
+
+function pct(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
+
+export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<DispatchBenchResult> {
+  const say = o.log ?? (() => undefined);
+  const cityPath = o.city ?? 'config/reference-city.yaml';
+  const ticks = o.ticks ?? 2000;
+  const warmup = o.warmup ?? 50;
+  const rand = rng(o.seed ?? 42);
+  const city = loadCity(cityPath);
+  const stepS = o.stepS ?? city.tickS;
+  const highs = await loadHighs();
+  const series = loadSeries(o.dataDir ?? resolve(process.cwd(), '../shared/data'), rand);
+  // The bench schedules re-plans itself (as the server does, off the tick path) and times them apart.
+  const t0 = Date.UTC(2019, 0, 7, 0, 0, 0);
+  const engine = new DispatchEngine(city, { highs, autoReplan: false, now: () => t0 });
+  const feeds = buildFeeds(engine, city, series, rand);
+  const lp = engine.lastLp();
+  say(`dispatch bench: ${city.name}: ${city.units.length} units, ${city.storages.length} storages, ${city.links.length} links; LP ${lp.numCols} columns x ${lp.numRows} rows`);
+  say(`inputs: ${feeds.length} readings per tick from ${series.source}; ${ticks} ticks (+${warmup} warm-up) every ${stepS} s simulated`);
+
+  const persistent = new PersistentHighs(highs, lp);
+  const tickUs: number[] = [];
+  const solveUs: number[] = [];
+  const scratchUs: number[] = [];
+  const persistentUs: number[] = [];
+  const explainUs: number[] = [];
+  const phaseSum = new Float64Array(4);
+  const planMs: number[] = [];
+  let ingestMs = 0;
+  let readings = 0;
+  let iterSum = 0;
+  let iterMax = 0;
+  let fallbacks = 0;
+  let maxGap = 0;
+  let last: DispatchResult | undefined;
+  const h0 = 6 * 24; // 7 January
+  const cpu0 = process.cpuUsage();
+  const loadBefore = loadavg()[0]!;
+  for (let k = 0; k < warmup + ticks; k++) {
+    const now = t0 + k * stepS * 1000;
+    const h = h0 + (k * stepS) / 3600;
+    const i0 = performance.now();
+    for (const f of feeds) engine.ingest(f.device, f.metric, f.value(h, last), now);
+    ingestMs += performance.now() - i0;
+    readings += feeds.length;
+    const plan = engine.storagePlan();
+    if (!plan || now - plan.at >= city.planning.replanS * 1000) {
+      const p0 = performance.now();
+      engine.replan(now);
+      if (k >= warmup) planMs.push(performance.now() - p0);
+    }
+
+    const a = performance.now();
+    const r = engine.tick(now);
+    const dt = (performance.now() - a) * 1000;
+    last = r;
+
+    const b = performance.now();
+    const base = objectiveFromScratch(highs, lp);
+    const baseUs = (performance.now() - b) * 1000;
+    const c = performance.now();
+    persistent.solve(engine.model.changedCols, engine.model.changedCount);
+    const persUs = (performance.now() - c) * 1000;
+    const e = performance.now();
+    void r.explanations;
+    const explUs = (performance.now() - e) * 1000;
+
+    if (r.status !== 'optimal' || !base.optimal) throw new Error(`tick ${k}: engine ${r.status}, HiGHS optimal ${base.optimal}`);
+    const gap = Math.abs(r.objective! - base.objective) / Math.max(1, Math.abs(base.objective));
+    if (k < warmup) continue;
+    maxGap = Math.max(maxGap, gap);
+    tickUs.push(dt);
+    solveUs.push(r.solveUs);
+    phaseSum[0]! += r.timingsUs.inputs;
+    phaseSum[1]! += r.timingsUs.update;
+    phaseSum[2]! += r.timingsUs.solve;
+    phaseSum[3]! += r.timingsUs.report;
+    scratchUs.push(baseUs);
+    persistentUs.push(persUs);
+    explainUs.push(explUs);
+    iterSum += r.iterations;
+    iterMax = Math.max(iterMax, r.iterations);
+    if (r.solver !== 'simplex') fallbacks++;
+    if ((k - warmup) % 500 === 499) say(`  tick ${k - warmup + 1}: objective ${r.objective!.toFixed(2)} EUR/h, HiGHS ${base.objective.toFixed(2)}, ${r.iterations} iterations, ${dt.toFixed(0)} µs`);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  persistent.dispose();
+  engine.dispose();
+  const sort = (xs: number[]) => xs.slice().sort((p, q) => p - q);
+  const t = sort(tickUs);
+  const s = sort(solveUs);
+  const hs = sort(scratchUs);
+  const hp = sort(persistentUs);
+  const ex = sort(explainUs);
+  const pl = sort(planMs);
+  const result: DispatchBenchResult = {
+    city: city.name,
+    units: city.units.length,
+    storages: city.storages.length,
+    links: city.links.length,
+    heat_zones: city.buses.filter((x) => x.kind === 'heat').length,
+    variables: lp.numCols,
+    constraints: lp.numRows,
+    nonzeros: lp.values.length,
+    ticks,
+    warmup_ticks: warmup,
+    step_s: stepS,
+    inputs_source: series.source,
+    readings_per_tick: feeds.length,
+    tick_p50_us: round(pct(t, 0.5)),
+    tick_p99_us: round(pct(t, 0.99)),
+    tick_max_us: round(t[t.length - 1] ?? NaN),
+    solve_p50_us: round(pct(s, 0.5)),
+    solve_p99_us: round(pct(s, 0.99)),
+    iterations_mean: round(iterSum / ticks, 2),
+    iterations_max: iterMax,
+    fallbacks,
+    highs_from_scratch_p50_us: round(pct(hs, 0.5)),
+    highs_from_scratch_p99_us: round(pct(hs, 0.99)),
+    highs_persistent_p50_us: round(pct(hp, 0.5)),
+    speedup: round(pct(hs, 0.5) / pct(t, 0.5), 2),
+    speedup_vs_highs_persistent: round(pct(hp, 0.5) / pct(t, 0.5), 2),
+    max_rel_gap: maxGap,
+    explain_p50_us: round(pct(ex, 0.5)),
+    phase_mean_us: { inputs: round(phaseSum[0]! / ticks), update: round(phaseSum[1]! / ticks), solve: round(phaseSum[2]! / ticks), report: round(phaseSum[3]! / ticks) },
+    ingest_per_reading_us: round((ingestMs * 1000) / readings, 3),
+    replans: planMs.length,
+    plan_p50_ms: round(pct(pl, 0.5), 2),
+    plan_max_ms: round(pl[pl.length - 1] ?? NaN, 2),
+    reading_to_dispatch_p99_ms: null,
+    cpu_s: round((cpu.user + cpu.system) / 1e6, 2),
+    rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
+    load_avg_1m: round(Math.max(loadBefore, loadavg()[0]!), 2),
+  };
+  say(`tick p50 ${result.tick_p50_us} µs, p99 ${result.tick_p99_us} µs (solve p50 ${result.solve_p50_us} µs, ${result.iterations_mean} iterations on average)`);
+  say(`HiGHS from scratch p50 ${result.highs_from_scratch_p50_us} µs -> speedup ${result.speedup}x; HiGHS persistent p50 ${result.highs_persistent_p50_us} µs`);
+  say(`max relative objective gap vs HiGHS ${result.max_rel_gap.toExponential(2)}; ${fallbacks} fallbacks; ${result.replans} re-plans, p50 ${result.plan_p50_ms} ms`);
+  say(`mean per tick: inputs ${result.phase_mean_us.inputs} µs, LP update ${result.phase_mean_us.update} µs, solve ${result.phase_mean_us.solve} µs, result ${result.phase_mean_us.report} µs`);
+  say(`explanations on demand p50 ${result.explain_p50_us} µs; cpu ${result.cpu_s} s; max RSS ${result.rss_mb} MB; load average ${result.load_avg_1m}`);
+  return result;
+}

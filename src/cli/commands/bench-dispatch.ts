@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { benchDispatch } from '../../../bench/dispatch.ts';
+import { emitBenchResult } from './bench.ts';
+
+/** Adds `querstrom bench dispatch` to the `bench` command. */
+export function registerBenchDispatch(bench: Command): Command {
+  return bench
+    .command('dispatch')
+    .description('dispatch tick on the reference city vs HiGHS building and solving the same LP from scratch (same run)')
+    .option('--city <file>', 'city model', 'config/reference-city.yaml')
+    .option('--ticks <n>', 'measured ticks', '2000')
+    .option('--warmup <n>', 'ticks run before measuring', '50')
+    .option('--step-s <s>', 'simulated seconds between ticks (default: the city tickS)')
+    .option('--seed <n>', 'seed for noise and offsets', '42')
+    .option('--json', 'print the result as JSON on the last line')
+    .option('--save', 'also write bench/results/dispatch.json')
+    .action(async (o: { city: string; ticks: string; warmup: string; stepS?: string; seed: string; json?: boolean; save?: boolean }) => {
+      const num = (name: string, v: string, min: number) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < min) {
+          process.stderr.write(`querstrom bench dispatch: --${name} must be a number >= ${min}, got "${v}"\n`);
+          process.exit(1);
+        }
+        return n;
+      };
+      const result = await benchDispatch({
+        city: o.city,
+        ticks: Math.floor(num('ticks', o.ticks, 1)),
+        warmup: Math.floor(num('warmup', o.warmup, 0)),
+        ...(o.stepS !== undefined ? { stepS: num('step-s', o.stepS, 0.001) } : {}),
+        seed: Math.floor(num('seed', o.seed, 0)),
+        log: (line) => process.stderr.write(line + '\n'),
+      });
+      await emitBenchResult('dispatch', result, o);
+      process.exit(0);
+    });
+}

@@ -1,0 +1,382 @@
+/**
+ * The real-time coupling engine: readings in, an optimal, explained dispatch out, every tick.
+ *
+ * Per tick: resolve inputs (fresh / last good / safe default, with alarms), write the numbers
+ * into the compiled LP in place, re-solve from the previous basis with the bounded dual
+ * simplex (HiGHS persistent model as fallback), and read setpoints, flows, storage, shadow
+ * prices, KPIs and explanations off the solution. tick() never throws.
+ */
+import type { Highs } from 'highs';
+import { collectInputs, type InputRegistry } from './model/inputs.ts';
+import type { City } from './model/schema.ts';
+import { InputStore, inputStateNames, type Alarm, type IngestOutcome } from './input-store.ts';
+import { compileCity, type CompiledModel } from './lp/compile.ts';
+import { BoundedDualSimplex } from './lp/simplex.ts';
+import { PersistentHighs, highsIfLoaded, loadHighs } from './lp/highs.ts';
+import { writeCplexLp, writeMps } from './lp/write.ts';
+import type { LpProblem } from './lp/problem.ts';
+import { LookAheadPlanner, type StoragePlan } from './plan.ts';
+import { buildExplanations, buildFlows, buildKpis, buildSetpoints, buildStorage, explainSnapshot, reportLayout, type ReportLayout } from './report.ts';
+import type { DispatchResult } from './result.ts';
+
+export interface DispatchEngineOptions {
+  /** Overrides the city's CO2 price (EUR/t). */
+  co2PriceEurPerT?: number;
+  /** Clock (epoch ms); default Date.now. */
+  now?: () => number;
+  /** HiGHS runtime: enables the look-ahead plan and the fallback solver. */
+  highs?: Highs;
+  /** tick() re-plans when the plan is due (default true). Set false to schedule replan() yourself. */
+  autoReplan?: boolean;
+  /** 'simplex' (default): warm-started bounded dual simplex; 'highs': persistent HiGHS model. */
+  solver?: 'simplex' | 'highs';
+  /** Leave explanations out of the result (they are derived from the same solution on demand). */
+  explain?: boolean;
+}
+
+export interface InputBinding {
+  device: string;
+  metric: string;
+  input: string;
+}
+
+export class DispatchEngine {
+  readonly city: City;
+  readonly registry: InputRegistry;
+  readonly model: CompiledModel;
+  private readonly store: InputStore;
+  private readonly simplex: BoundedDualSimplex;
+  private readonly layout: ReportLayout;
+  private readonly clock: () => number;
+  private readonly highs: Highs | undefined;
+  private persistent: PersistentHighs | undefined;
+  private planner: LookAheadPlanner | undefined;
+  private readonly values: Float64Array;
+  private readonly states: Uint8Array;
+  private readonly prev: Float64Array;
+  private readonly storageValue: Float64Array;
+  private plan: StoragePlan | undefined;
+  private planAlarm: Alarm | undefined;
+  private lastTickTs: number | undefined;
+  private tickCount = 0;
+  private lastGood: { x: Float64Array; y: Float64Array } | undefined;
+  private readonly co2Price: number;
+  private readonly autoReplan: boolean;
+  private readonly solverKind: 'simplex' | 'highs';
+  private readonly explain: boolean;
+  private lastObjective = NaN;
+  /** Microseconds of the last tick in: inputs, LP update, solve. */
+  private readonly phase = new Float64Array(3);
+  private lastTs = 0;
+
+  constructor(city: City, opts: DispatchEngineOptions = {}) {
+    this.city = city;
+    this.clock = opts.now ?? Date.now;
+    this.co2Price = opts.co2PriceEurPerT ?? city.co2PriceEurPerT;
+    this.highs = opts.highs ?? highsIfLoaded();
+    this.autoReplan = opts.autoReplan ?? true;
+    this.solverKind = opts.solver ?? 'simplex';
+    this.explain = opts.explain ?? true;
+    this.registry = collectInputs(city);
+    this.store = new InputStore(this.registry, this.clock());
+    this.model = compileCity(city, this.registry, 'tick');
+    this.simplex = new BoundedDualSimplex(this.model.lp);
+    this.layout = reportLayout(this.model);
+    this.values = new Float64Array(this.registry.defs.length);
+    this.states = new Uint8Array(this.registry.defs.length);
+    this.prev = new Float64Array(this.model.lp.numCols).fill(NaN);
+    this.storageValue = Float64Array.from(city.storages, (s) => s.valueEurPerMWh);
+    if (this.solverKind === 'highs' && !this.highs) throw new Error('solver "highs" needs the HiGHS runtime: use createDispatchEngine() or pass opts.highs');
+  }
+
+  /** Feeds a normalised reading (canonical unit, ts epoch ms). */
+  ingest(device: string, metric: string, value: number, ts: number): IngestOutcome {
+    try {
+      return this.store.ingest(device, metric, value, ts);
+    } catch (err) {
+      return { rejected: `reading from ${device}/${metric} could not be processed: ${(err as Error).message}` };
+    }
+  }
+
+  inputBindings(): InputBinding[] {
+    const out: InputBinding[] = [];
+    for (const d of this.registry.defs) if (d.binding) out.push({ device: d.binding.device, metric: d.binding.metric, input: d.name });
+    return out;
+  }
+
+  /** The LP of the last tick (numbers as solved). */
+  lastLp(): LpProblem {
+    return this.model.lp;
+  }
+
+  /** The last tick's problem as CPLEX LP or free MPS text; re-solving it gives the tick's objective. */
+  exportLp(format: 'lp' | 'mps' = 'lp'): string {
+    const comment = [
+      `Querstrom dispatch tick ${this.tickCount} of city "${this.city.name}" at ${new Date(this.lastTs || this.clock()).toISOString()}`,
+      `objective (EUR/h) found by the engine: ${this.lastObjective}`,
+      'columns: MW (t/h for waste); rows: bus balances (bal.*), storage content (soc.*), CHP back-pressure lines (chp.*)',
+    ];
+    return format === 'mps' ? writeMps(this.model.lp, comment) : writeCplexLp(this.model.lp, comment);
+  }
+
+  /** Frees the HiGHS models (fallback and planner); the engine keeps working with its own simplex. */
+  dispose(): void {
+    this.persistent?.dispose();
+    this.persistent = undefined;
+    this.planner?.dispose();
+    this.planner = undefined;
+  }
+
+  /** Current storage plan, if any. */
+  storagePlan(): StoragePlan | undefined {
+    return this.plan;
+  }
+
+  /** Re-solves the look-ahead plan from the current inputs and updates the storage values. */
+  replan(now: number = this.clock()): StoragePlan | undefined {
+    if (!this.highs || this.city.storages.length === 0) return undefined;
+    try {
+      this.planner ??= new LookAheadPlanner(this.city, this.registry, this.highs);
+      const scratch: Alarm[] = [];
+      this.store.resolve(now, this.values, this.states, scratch);
+      const p = this.planner.plan(now, this.values, this.co2Price);
+      if (p.ok) {
+        this.plan = p;
+        this.storageValue.set(p.values);
+        this.planAlarm = undefined;
+      } else {
+        this.planAlarm = { level: 'warning', code: 'plan_failed', message: `storage look-ahead plan failed (${p.reason}); keeping the previous storage values` };
+        this.plan = this.plan ? { ...this.plan } : undefined;
+        if (!this.plan) this.plan = { ...p, values: this.storageValue.slice() };
+      }
+      return p;
+    } catch (err) {
+      this.planAlarm = { level: 'warning', code: 'plan_failed', message: `storage look-ahead plan failed: ${(err as Error).message}` };
+      return undefined;
+    }
+  }
+
+  private planDue(now: number): boolean {
+    if (!this.highs || this.city.storages.length === 0) return false;
+    return !this.plan || now - this.plan.at >= this.city.planning.replanS * 1000 || now < this.plan.at;
+  }
+
+  tick(now: number = this.clock()): DispatchResult {
+    const t0 = performance.now();
+    try {
+      return this.tickInner(now, t0);
+    } catch (err) {
+      return this.failedResult(now, t0, [{ level: 'critical', code: 'solver_failed', message: `dispatch tick failed: ${(err as Error).message}; holding the last setpoints` }]);
+    }
+  }
+
+  private tickInner(now: number, t0: number): DispatchResult {
+    if (this.autoReplan && this.planDue(now)) this.replan(now);
+    const alarms = this.store.takeRejects();
+    if (this.planAlarm) alarms.push(this.planAlarm);
+    this.store.resolve(now, this.values, this.states, alarms);
+    const f0 = performance.now();
+    const dtS = this.lastTickTs === undefined ? this.city.tickS : Math.min(3600, Math.max(0.001, (now - this.lastTickTs) / 1000));
+    const model = this.model;
+    model.fill([this.values], { dtH: dtS / 3600, co2PriceEurPerT: this.co2Price, prev: this.prev, storageValue: this.storageValue });
+
+    const s0 = performance.now();
+    this.phase[0] = (f0 - t0) * 1000;
+    this.phase[1] = (s0 - f0) * 1000;
+    let x: ArrayLike<number>;
+    let y: ArrayLike<number>;
+    let solver: DispatchResult['solver'] = this.solverKind;
+    let iterations = 0;
+    let objective: number;
+    const status = this.solverKind === 'simplex' ? this.simplex.solve(model.changedCols, model.changedCount) : 'numerical';
+    if (this.solverKind === 'simplex' && status === 'optimal') {
+      x = this.simplex.x;
+      y = this.simplex.y;
+      iterations = this.simplex.iterations;
+      objective = this.simplex.objective;
+    } else {
+      if (this.solverKind === 'simplex') {
+        alarms.push({ level: 'warning', code: 'solver_fallback', message: `warm-started simplex ended with "${status}"; solved with HiGHS instead` });
+      }
+      const h = this.solveWithHighs();
+      if (!h) {
+        return this.failedResult(now, t0, [...alarms, { level: 'critical', code: 'solver_failed', message: `no optimal dispatch (simplex: ${status}; HiGHS unavailable or not optimal); holding the last setpoints` }]);
+      }
+      solver = 'highs';
+      x = h.x;
+      y = h.y;
+      objective = h.objective;
+      iterations = h.iterations;
+      if (this.solverKind === 'simplex' && h.basis) this.simplex.setBasis(h.basis.colStatus, h.basis.rowStatus);
+    }
+    const solveUs = (performance.now() - s0) * 1000;
+    this.phase[2] = solveUs;
+
+    const n = model.lp.numCols;
+    for (let j = 0; j < n; j++) this.prev[j] = x[j]!;
+    if (!this.lastGood) this.lastGood = { x: new Float64Array(n), y: new Float64Array(model.lp.numRows) };
+    this.lastGood.x.set((x as Float64Array).subarray(0, n));
+    this.lastGood.y.set((y as Float64Array).subarray(0, model.lp.numRows));
+    this.lastTickTs = now;
+    this.lastTs = now;
+    this.lastObjective = objective;
+    this.tickCount++;
+    return this.assemble(now, t0, dtS, objective, x, y, solver, iterations, solveUs, alarms, 'optimal');
+  }
+
+  private solveWithHighs(): { x: Float64Array; y: Float64Array; objective: number; iterations: number; basis?: { colStatus: Int32Array; rowStatus: Int32Array } } | undefined {
+    if (!this.highs) return undefined;
+    try {
+      this.persistent ??= new PersistentHighs(this.highs, this.model.lp);
+      let h = this.persistent.solve(this.model.changedCols, this.model.changedCount);
+      if (!h.optimal) {
+        this.persistent.rebuild();
+        h = this.persistent.solve();
+      }
+      if (!h.optimal) return undefined;
+      return { x: h.colValue, y: h.rowDual, objective: h.objective, iterations: 0, ...(h.basis ? { basis: h.basis } : {}) };
+    } catch {
+      this.persistent = undefined;
+      return undefined;
+    }
+  }
+
+  private assemble(
+    now: number,
+    t0: number,
+    dtS: number,
+    objective: number | null,
+    x: ArrayLike<number>,
+    y: ArrayLike<number>,
+    solver: DispatchResult['solver'],
+    iterations: number,
+    solveUs: number,
+    alarms: Alarm[],
+    status: DispatchResult['status'],
+  ): DispatchResult {
+    const r0 = performance.now();
+    const model = this.model;
+    const sp = buildSetpoints(model, this.layout, x);
+    const flows = buildFlows(model, x);
+    const storage = buildStorage(model, x, this.storageValue, this.plan?.ok ?? false);
+    const kpis = buildKpis(model, sp.list, x);
+    const buses: DispatchResult['buses'] = {};
+    const heat: Record<string, number> = {};
+    let electricity: number | null = null;
+    let gas: number | undefined;
+    for (const cb of model.buses) {
+      const price = y[cb.row[0]!]!;
+      const unmet = x[cb.unmet[0]!]!;
+      const supply = cb.supply[0]!;
+      buses[cb.id] = { kind: cb.kind, priceEurPerMWh: price, demandMw: cb.demand[0]!, supplyMw: supply >= 0 ? x[supply]! : 0, unmetMw: unmet, dumpMw: x[cb.dump[0]!]! };
+      if (cb.kind === 'heat') heat[cb.id] = price;
+      else if (cb.kind === 'electricity' && electricity === null) electricity = price;
+      else if (cb.kind === 'gas' && gas === undefined) gas = price;
+      if (unmet > 1e-6 && status === 'optimal' && (cb.kind === 'heat' || cb.kind === 'electricity')) {
+        alarms.push({ level: 'critical', code: 'unmet_demand', message: `${cb.id}: ${unmet.toFixed(3)} MW of ${cb.kind} demand cannot be met` });
+      }
+    }
+    // Explanations and the per-input listing are derived on first access from copies of this
+    // tick's numbers (formatting them costs more than the solve; most ticks nobody reads them).
+    const snap = this.explain ? explainSnapshot(model, x, y) : undefined;
+    const layout = this.layout;
+    const inputValues = this.values.slice();
+    const inputStates = this.states.slice();
+    const defs = this.registry.defs;
+    let explanations: DispatchResult['explanations'] | undefined;
+    let inputs: DispatchResult['inputs'] | undefined;
+    return {
+      ts: Math.round(now),
+      tick: this.tickCount,
+      city: this.city.name,
+      status,
+      solver,
+      objective,
+      iterations,
+      solveUs,
+      tickUs: (performance.now() - t0) * 1000,
+      timingsUs: { inputs: this.phase[0]!, update: this.phase[1]!, solve: this.phase[2]!, report: (performance.now() - r0) * 1000 },
+      dtS,
+      setpoints: sp.byId,
+      flows,
+      storage,
+      buses,
+      prices: { heat, electricity, ...(gas !== undefined ? { gas } : {}) },
+      kpis,
+      get explanations() {
+        return (explanations ??= snap ? buildExplanations(snap, layout, sp.list, storage) : {});
+      },
+      set explanations(v) {
+        explanations = v;
+      },
+      alarms,
+      get inputs() {
+        if (!inputs) {
+          inputs = {};
+          for (let i = 0; i < defs.length; i++) inputs[defs[i]!.name] = { value: inputValues[i]!, state: inputStateNames[inputStates[i]!]! };
+        }
+        return inputs;
+      },
+      set inputs(v) {
+        inputs = v;
+      },
+      plan: { at: this.plan?.at ?? null, horizonH: this.city.planning.horizonH, solveMs: this.plan?.solveMs ?? null },
+    };
+  }
+
+  /** A safe dispatch when no optimum was found: the last good solution, or everything off. */
+  private failedResult(now: number, t0: number, alarms: Alarm[]): DispatchResult {
+    try {
+      const n = this.model.lp.numCols;
+      const m = this.model.lp.numRows;
+      const x = this.lastGood?.x ?? new Float64Array(n);
+      const y = this.lastGood?.y ?? new Float64Array(m);
+      const dtS = this.lastTickTs === undefined ? this.city.tickS : (now - this.lastTickTs) / 1000;
+      return this.assemble(now, t0, dtS, null, x, y, 'none', 0, 0, alarms, 'failed');
+    } catch (err) {
+      return {
+        ts: Math.round(now),
+        tick: this.tickCount,
+        city: this.city.name,
+        status: 'failed',
+        solver: 'none',
+        objective: null,
+        iterations: 0,
+        solveUs: 0,
+        tickUs: (performance.now() - t0) * 1000,
+        timingsUs: { inputs: 0, update: 0, solve: 0, report: 0 },
+        dtS: 0,
+        setpoints: {},
+        flows: {},
+        storage: {},
+        buses: {},
+        prices: { heat: {}, electricity: null },
+        kpis: {
+          costEurPerH: NaN,
+          co2TPerH: NaN,
+          heatSuppliedMw: 0,
+          wasteHeatShare: 0,
+          fossilShare: 0,
+          unmetDemandMw: NaN,
+          unmetHeatMw: NaN,
+          unmetElectricityMw: NaN,
+          curtailmentMw: NaN,
+          renewableCurtailedMw: NaN,
+          heatDumpedMw: NaN,
+          penaltyEurPerH: NaN,
+          heatBySourceMw: {},
+        },
+        explanations: {},
+        alarms: [...alarms, { level: 'critical', code: 'solver_failed', message: `could not even report the last dispatch: ${(err as Error).message}` }],
+        inputs: {},
+        plan: { at: null, horizonH: this.city.planning.horizonH, solveMs: null },
+      };
+    }
+  }
+}
+
+/** Loads HiGHS (for the look-ahead plan and the fallback) and creates the engine. */
+export async function createDispatchEngine(city: City, opts: DispatchEngineOptions = {}): Promise<DispatchEngine> {
+  const highs = opts.highs ?? (await loadHighs());
+  return new DispatchEngine(city, { ...opts, highs });
+}
