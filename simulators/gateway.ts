@@ -3,6 +3,11 @@
  * timers for sampling: a shared scheduler calls `tick(now)`, so thousands fit in one
  * process. Reconnects are scheduled the same way (the client's own reconnect is off, so
  * storms and dropouts control when it comes back).
+ *
+ * Every connection gets a fresh mqtt.js client; the gateway keeps its own QoS 1 window
+ * and, after a drop, resends what was not acknowledged, in order and with the original
+ * seq (the broker keeps the session: clean:false). An acknowledgement watchdog drops a
+ * connection on which PUBACKs stop coming, as firmware does with half-open sockets.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import {
@@ -45,6 +50,8 @@ export interface GatewayOptions {
   maxQueue?: number;
   /** Unacknowledged QoS 1 messages on the wire (default 32). */
   maxInflight?: number;
+  /** No PUBACK for this long: the connection is considered dead and dropped (default 15 s). */
+  ackTimeoutMs?: number;
   /** Reconnect backoff bounds: exponential with jitter (defaults 500 ms .. 30 s). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -95,6 +102,9 @@ export interface GatewayReport {
   maxQueued: number;
   /** Messages made during one connection and sent, from the offline buffer, after a reconnect. */
   bufferedSent: number;
+  /** Sent again after a drop because no PUBACK had arrived (same seq; the server may see it twice). */
+  resent: number;
+  ackTimeouts: number;
   firstSeq?: number;
   lastSeq?: number;
   nextSeq: number;
@@ -117,6 +127,18 @@ const MAX_COMMANDS_REMEMBERED = 256;
 const MAX_CATCH_UP = 10;
 const MAX_CATCH_UP_MS = 2000;
 
+interface QueueEntry {
+  message: OutgoingMessage;
+  /** Connection epoch the message was made in. */
+  epoch: number;
+  sentOnce: boolean;
+}
+
+interface InflightEntry {
+  entry: QueueEntry;
+  sentAt: number;
+}
+
 export class VirtualGateway {
   readonly device: string;
   readonly tenant: string;
@@ -128,12 +150,14 @@ export class VirtualGateway {
   readonly acknowledged: CommandRecord[] = [];
   readonly rejectNotices: Array<{ id: string; topic: string; seq?: number; reason: string }> = [];
 
+  /** The current connection's client; a new one per connection. */
   private client: MqttClient | undefined;
   private readonly rng: Rng;
   private readonly faults: DeviceFaults;
   private readonly topics: { data: string; birth: string; state: string; cmd: string; ack: string };
-  private readonly queue: Array<{ message: OutgoingMessage; epoch: number }> = [];
-  private inflight = 0;
+  private readonly queue: QueueEntry[] = [];
+  /** Published on the current client, waiting for PUBACK, oldest first. */
+  private inflight: InflightEntry[] = [];
   private producing = false;
   private closing = false;
   private connecting = false;
@@ -191,6 +215,8 @@ export class VirtualGateway {
       unacked: 0,
       maxQueued: 0,
       bufferedSent: 0,
+      resent: 0,
+      ackTimeouts: 0,
       nextSeq: this.stream.nextSeq,
       malformedSent: 0,
       malformed: {},
@@ -205,12 +231,12 @@ export class VirtualGateway {
   }
 
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return this.client?.connected === true && !this.connecting;
   }
 
   /** Nothing queued and nothing waiting for a PUBACK. */
   get drained(): boolean {
-    return this.queue.length === 0 && this.inflight === 0;
+    return this.queue.length === 0 && this.inflight.length === 0;
   }
 
   get queued(): number {
@@ -229,7 +255,7 @@ export class VirtualGateway {
     this.connect();
   }
 
-  /** Called by the shared scheduler: takes due samples and reconnects when it is time. */
+  /** Called by the shared scheduler: takes due samples, watches PUBACKs, reconnects when it is time. */
   tick(nowMs: number): void {
     if (this.producing) {
       if (nowMs - this.nextSampleAt > Math.max(MAX_CATCH_UP * this.intervalMs, MAX_CATCH_UP_MS)) {
@@ -242,7 +268,13 @@ export class VirtualGateway {
         this.nextSampleAt += this.intervalMs;
       }
     }
-    if (!this.closing && this.reconnectAt !== undefined && nowMs >= this.reconnectAt && !this.connecting && !this.connected) {
+    const oldest = this.inflight[0];
+    if (oldest && this.client && nowMs - oldest.sentAt > (this.options.ackTimeoutMs ?? 15_000)) {
+      this.r.ackTimeouts++;
+      this.options.log?.warn({ device: this.device, waitedMs: nowMs - oldest.sentAt }, 'no PUBACK, dropping the connection');
+      this.client.stream?.destroy();
+    }
+    if (!this.closing && this.reconnectAt !== undefined && nowMs >= this.reconnectAt && !this.client) {
       this.reconnectAt = undefined;
       this.connect();
     }
@@ -253,11 +285,11 @@ export class VirtualGateway {
    * stays away for offlineMs while samples keep queueing.
    */
   dropConnection(offlineMs: number, cause: 'dropout' | 'storm' | 'manual' = 'manual'): void {
-    if (!this.client || this.closing) return;
+    if (this.closing) return;
     if (cause === 'dropout') this.r.dropouts++;
     if (cause === 'storm') this.r.stormDrops++;
     this.silentUntil = Date.now() + offlineMs;
-    if (this.connected || this.connecting) this.client.stream?.destroy();
+    if (this.client) this.client.stream?.destroy();
     else this.reconnectAt = Math.max(this.reconnectAt ?? 0, this.silentUntil);
   }
 
@@ -275,7 +307,7 @@ export class VirtualGateway {
     this.reconnectAt = undefined;
     const client = this.client;
     if (!client) return;
-    if (client.connected) {
+    if (this.connected) {
       await withTimeout(
         new Promise<void>((resolve) => client.publish(this.topics.state, STATE_OFFLINE, { qos: 1, retain: true }, () => resolve())),
         timeoutMs,
@@ -295,7 +327,7 @@ export class VirtualGateway {
       commands: { ...this.r.commands },
       malformed: { ...s.malformed },
       nextSeq: this.stream.nextSeq,
-      unsent: this.queue.filter((q) => q.message.kind === 'data').length,
+      unsent: this.queue.filter((q) => q.message.kind === 'data' && !q.sentOnce).length,
       unacked: this.r.sent - this.r.acked,
       skewedSamples: s.skewedSamples,
       farFutureSamples: s.farFutureSamples,
@@ -303,14 +335,9 @@ export class VirtualGateway {
   }
 
   private connect(): void {
-    this.connecting = true;
-    if (this.client) {
-      // Same client object: its QoS 1 store (unacknowledged publishes) survives the reconnect.
-      this.client.connect();
-      return;
-    }
     const o = this.options;
     const id = `${o.tenant}/${o.device}`;
+    this.connecting = true;
     const client = mqtt.connect(o.url, {
       clientId: id,
       username: id,
@@ -324,15 +351,20 @@ export class VirtualGateway {
       ...o.mqttOptions,
     });
     this.client = client;
-    client.on('connect', (connack) => this.onConnect(connack.sessionPresent));
-    client.on('close', () => this.onClose());
+    client.on('connect', (connack) => {
+      if (client === this.client) this.onConnect(connack.sessionPresent);
+    });
+    client.on('close', () => {
+      if (client === this.client) this.onClose(client);
+    });
     client.on('error', (err: Error & { code?: number | string }) => {
+      if (client !== this.client) return;
       this.r.lastError = err.message;
       if (!client.connected) this.r.connectErrors++;
       if (err.code === 4 || err.code === 5 || err.code === 134 || err.code === 135) this.r.authFailures++;
     });
     client.on('message', (topic, payload) => {
-      if (topic === this.topics.cmd) this.onCommand(payload);
+      if (client === this.client && topic === this.topics.cmd) this.onCommand(payload);
     });
   }
 
@@ -355,9 +387,18 @@ export class VirtualGateway {
     this.pump();
   }
 
-  private onClose(): void {
+  private onClose(client: MqttClient): void {
     const wasConnecting = this.connecting;
     this.connecting = false;
+    this.client = undefined;
+    // Unacknowledged messages go back to the front of the queue, in order, to be resent as they were.
+    if (this.inflight.length > 0) {
+      this.queue.unshift(...this.inflight.map((i) => i.entry));
+      this.inflight = [];
+    }
+    client.removeAllListeners();
+    client.on('error', () => {});
+    client.end(true);
     if (this.closing) return;
     if (!wasConnecting) this.r.disconnects++;
     const now = Date.now();
@@ -374,13 +415,13 @@ export class VirtualGateway {
 
   private enqueue(messages: OutgoingMessage[]): void {
     if (messages.length === 0) return;
-    for (const message of messages) this.queue.push({ message, epoch: this.connectionEpoch });
+    for (const message of messages) this.queue.push({ message, epoch: this.connectionEpoch, sentOnce: false });
     const max = this.options.maxQueue ?? 1000;
     while (this.queue.length > max) {
-      const dropped = this.queue.shift()!.message;
-      if (dropped.kind === 'data') {
+      const dropped = this.queue.shift()!;
+      if (dropped.message.kind === 'data' && !dropped.sentOnce) {
         this.r.dropped++;
-        this.r.droppedReadings += dropped.readings;
+        this.r.droppedReadings += dropped.message.readings;
       }
     }
     if (this.queue.length > this.r.maxQueued) this.r.maxQueued = this.queue.length;
@@ -389,24 +430,32 @@ export class VirtualGateway {
 
   private pump(): void {
     const client = this.client;
-    if (!client || !client.connected || this.closing) return;
+    if (!client || !this.connected || this.closing) return;
     const maxInflight = this.options.maxInflight ?? 32;
-    while (this.queue.length > 0 && this.inflight < maxInflight) {
-      const { message: m, epoch } = this.queue.shift()!;
-      this.inflight++;
-      if (m.kind === 'data') {
+    while (this.queue.length > 0 && this.inflight.length < maxInflight) {
+      const entry = this.queue.shift()!;
+      const m = entry.message;
+      if (entry.sentOnce) this.r.resent++;
+      else if (m.kind === 'data') {
         if (this.r.firstSeq === undefined) this.r.firstSeq = m.seq;
         this.r.lastSeq = m.seq;
         this.r.sent++;
         this.r.samplesSent += m.samples;
         this.r.readingsSent += m.readings;
-        if (epoch > 0 && epoch !== this.connectionEpoch) this.r.bufferedSent++;
+        if (entry.epoch > 0 && entry.epoch !== this.connectionEpoch) this.r.bufferedSent++;
       } else {
         this.r.malformedSent++;
       }
+      entry.sentOnce = true;
+      const flight: InflightEntry = { entry, sentAt: Date.now() };
+      this.inflight.push(flight);
       client.publish(this.topics.data, m.payload, { qos: 1 }, (err) => {
-        this.inflight--;
-        if (!err && m.kind === 'data') {
+        // Callbacks of a dropped connection are stale: its messages were requeued.
+        if (client !== this.client || err) return;
+        const i = this.inflight.indexOf(flight);
+        if (i < 0) return;
+        this.inflight.splice(i, 1);
+        if (m.kind === 'data') {
           this.r.acked++;
           this.r.samplesAcked += m.samples;
           this.r.readingsAcked += m.readings;

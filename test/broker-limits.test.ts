@@ -129,7 +129,7 @@ describe('broker limits', () => {
         for (let i = 0; i < 300; i++) flooder.publish('qs/v1/t1/dev7/data', `f${floodSent++}`, { qos: 0 });
         await sleep(100);
       }
-      // A QoS 1 message over the limit is still acknowledged (dropped, not retried forever).
+      // A QoS 1 message over the limit waits for the bucket, then is stored: never dropped.
       await flooder.publishAsync('qs/v1/t1/dev7/data', 'last', { qos: 1 });
       floodSent++;
     })();
@@ -154,7 +154,46 @@ describe('broker limits', () => {
     expect(rateReports[0]!.reason).toContain('rate limit exceeded: 100 messages/s per device, burst 50');
     const summed = rateReports.slice(1).reduce((n, r) => n + Number(/\((\d+) more like this/.exec(r.reason)?.[1] ?? 0), 0);
     expect(summed + 1 + fromFlooder).toBe(floodSent);
+    expect(published.some((p) => p.identity.device === 'dev7' && p.payload.toString() === 'last')).toBe(true);
     expect(flooder.connected).toBe(true);
+  });
+
+  it('throttles a QoS 1 flood without losing a message, warns once a second, and others keep their pace', async () => {
+    const warnings: string[] = [];
+    const throttled = await startBroker(
+      localBrokerConfig({ limits: { maxPacketBytes: 64 * 1024, maxTopicDepth: 8, ratePerDevice: { messagesPerSecond: 100, burst: 50 } } }),
+      { authenticator: auth, onDevicePublish: async (m) => void published.push(m), onReject: (r) => rejections.push(r), onWarning: (_id, w) => warnings.push(w) },
+      log,
+    );
+    try {
+      const where = `mqtt://127.0.0.1:${throttled.tcpPort}`;
+      const flooder = await device(9, {}, where);
+      const polite = await device(10, {}, where);
+      const start = Date.now();
+      const flood = Promise.all(Array.from({ length: 300 }, (_, i) => flooder.publishAsync('qs/v1/t1/dev9/data', `q${i}`, { qos: 1 })));
+      const politeLatency: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const t = Date.now();
+        await polite.publishAsync('qs/v1/t1/dev10/data', `p${i}`, { qos: 1 });
+        politeLatency.push(Date.now() - t);
+        await sleep(50);
+      }
+      await flood;
+      const seconds = (Date.now() - start) / 1000;
+      // 300 messages, burst 50, then 100/s: at least 2.5 s, and every one stored exactly once.
+      expect(seconds).toBeGreaterThanOrEqual(2.3);
+      const fromFlooder = published.filter((p) => p.identity.device === 'dev9').map((p) => p.payload.toString());
+      expect(new Set(fromFlooder).size).toBe(300);
+      expect(fromFlooder).toHaveLength(300);
+      expect(rejections.filter((r) => r.identity?.device === 'dev9')).toEqual([]);
+      expect(Math.max(...politeLatency)).toBeLessThan(500);
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      expect(warnings.length).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+      expect(warnings[0]).toMatch(/none dropped/);
+      expect(flooder.connected).toBe(true);
+    } finally {
+      await throttled.close();
+    }
   });
 
   it('closes a WebSocket client sending an oversized packet', async () => {

@@ -41,7 +41,17 @@ function asBuffer(payload: PublishPacket['payload']): Buffer {
 export function createAuthorizePublish(ctx: BrokerContext) {
   const { hooks, limits } = ctx;
   const maxTopicDepth = limits.maxTopicDepth;
-  const rateReason = `rate limit exceeded: ${limits.ratePerDevice.messagesPerSecond} messages/s per device, burst ${limits.ratePerDevice.burst}; message dropped`;
+  const rate = `${limits.ratePerDevice.messagesPerSecond} messages/s per device, burst ${limits.ratePerDevice.burst}`;
+  const rateReason = `rate limit exceeded: ${rate}; QoS 0 message dropped`;
+
+  const reportThrottle = (session: ClientSession, now: number): void => {
+    const t = session.device.throttle;
+    t.delayed++;
+    if (!session.identity || now - t.reportedAt < 1000) return;
+    hooks.onWarning?.(session.identity, `rate limit exceeded: ${rate}; ${t.delayed} QoS 1/2 message(s) delayed, none dropped (the connection is slowed down)`);
+    t.reportedAt = now;
+    t.delayed = 0;
+  };
 
   const drop = (session: ClientSession, packet: GatedPacket, kind: string, reason: string, receivedAt: number): void => {
     packet[DROPPED] = true;
@@ -78,7 +88,9 @@ export function createAuthorizePublish(ctx: BrokerContext) {
     });
   };
 
-  return function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  return authorizePublish;
+
+  function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     const session = sessionOf(client);
     if (session === undefined) {
       // client null: a stored will of a vanished broker; its topic was checked at its CONNECT.
@@ -90,8 +102,16 @@ export function createAuthorizePublish(ctx: BrokerContext) {
 
     const receivedAt = Date.now();
     if (!session.device.bucket.take(receivedAt)) {
-      drop(session, packet, '\0rate', rateReason, receivedAt);
-      return callback(null);
+      // At-most-once may be dropped; an acknowledged message never is. QoS 1/2 waits for a token,
+      // and since aedes reads a client's next packets only after this batch is handled, the wait
+      // pushes back on the device's socket instead of buffering its flood here.
+      if (packet.qos === 0) {
+        drop(session, packet, '\0rate', rateReason, receivedAt);
+        return callback(null);
+      }
+      reportThrottle(session, receivedAt);
+      setTimeout(() => authorizePublish(client, packet, callback), session.device.bucket.msUntilToken(receivedAt));
+      return;
     }
     const verdict = verdictFor(session, packet.topic, maxTopicDepth);
     if (!verdict.ok) {
@@ -134,7 +154,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
         callback(reportedError('message not stored; withholding PUBACK and closing so the device resends'));
       },
     );
-  };
+  }
 }
 
 /** Wraps aedes.publish on this instance: skips DROPPED packets, runs the QoS 2 durable hook. */

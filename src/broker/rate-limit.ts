@@ -24,6 +24,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** Milliseconds until `take` can succeed again. */
+  msUntilToken(now: number): number {
+    const tokens = this.tokens + ((now - this.last) * this.ratePerSecond) / 1000;
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / this.ratePerSecond);
+  }
+
   /** True once the bucket would be full again, so its state can be forgotten. */
   isFull(now: number): boolean {
     return this.tokens + ((now - this.last) * this.ratePerSecond) / 1000 >= this.burst;

@@ -10,6 +10,8 @@ export interface DeviceState {
   readonly bucket: TokenBucket;
   /** Connections that completed CONNECT (CONNACK sent) and have not closed yet. */
   readonly live: Set<Client>;
+  /** When this device was last told it is being throttled, and how many messages waited since. */
+  throttle: { reportedAt: number; delayed: number };
 }
 
 /** What the broker knows about one connection; attached to the aedes Client under SESSION. */
@@ -74,7 +76,7 @@ export class DeviceRegistry {
 
   /** A state not shared with anyone: anonymous connections are limited one by one. */
   create(identity: DeviceIdentity): DeviceState {
-    return { key: deviceKeyOf(identity), identity, bucket: new TokenBucket(this.ratePerSecond, this.burst, Date.now()), live: new Set() };
+    return { key: deviceKeyOf(identity), identity, bucket: new TokenBucket(this.ratePerSecond, this.burst, Date.now()), live: new Set(), throttle: { reportedAt: 0, delayed: 0 } };
   }
 
   /** Re-registers a state the sweeper dropped while its connection was still being set up. */

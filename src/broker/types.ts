@@ -35,6 +35,8 @@ export interface BrokerHooks {
   onDevicePublish(msg: DevicePublish): Promise<void>;
   /** Protocol-level rejections (ACL, topic depth/format, rate limit, oversized packet, auth failures). */
   onReject(rejection: BrokerRejection): void;
+  /** Accepted but noteworthy (a QoS 1/2 flood being throttled); at most once per second per device. */
+  onWarning?(identity: DeviceIdentity, warning: string): void;
   onConnect?(identity: DeviceIdentity, clientId: string): void;
   onDisconnect?(identity: DeviceIdentity, clientId: string, reason: string): void;
 }

@@ -16,7 +16,7 @@ import { PersistentHighs, highsIfLoaded, loadHighs } from './lp/highs.ts';
 import { writeCplexLp, writeMps } from './lp/write.ts';
 import type { LpProblem } from './lp/problem.ts';
 import { LookAheadPlanner, type StoragePlan } from './plan.ts';
-import { buildExplanations, buildFlows, buildKpis, buildSetpoints, buildStorage, explainSnapshot, reportLayout, type ReportLayout } from './report.ts';
+import { buildBuses, buildExplanations, buildFlows, buildKpis, buildSetpoints, buildStorage, reportLayout, snapshotTick, type ReportLayout } from './report.ts';
 import type { DispatchResult } from './result.ts';
 
 export interface DispatchEngineOptions {
@@ -221,7 +221,11 @@ export class DispatchEngine {
     this.lastTs = now;
     this.lastObjective = objective;
     this.tickCount++;
-    return this.assemble(now, t0, dtS, objective, x, y, solver, iterations, solveUs, alarms, 'optimal');
+    const result = this.assemble(now, t0, dtS, objective, x, y, solver, iterations, solveUs, alarms, 'optimal');
+    const end = performance.now();
+    result.timingsUs.report = (end - s0) * 1000 - solveUs;
+    result.tickUs = (end - t0) * 1000;
+    return result;
   }
 
   private solveWithHighs(): { x: Float64Array; y: Float64Array; objective: number; iterations: number; basis?: { colStatus: Int32Array; rowStatus: Int32Array } } | undefined {
@@ -256,35 +260,37 @@ export class DispatchEngine {
   ): DispatchResult {
     const r0 = performance.now();
     const model = this.model;
-    const sp = buildSetpoints(model, this.layout, x);
-    const flows = buildFlows(model, x);
-    const storage = buildStorage(model, x, this.storageValue, this.plan?.ok ?? false);
-    const kpis = buildKpis(model, sp.list, x);
-    const buses: DispatchResult['buses'] = {};
+    const layout = this.layout;
+    const kpis = buildKpis(model, layout, x);
     const heat: Record<string, number> = {};
     let electricity: number | null = null;
     let gas: number | undefined;
     for (const cb of model.buses) {
       const price = y[cb.row[0]!]!;
-      const unmet = x[cb.unmet[0]!]!;
-      const supply = cb.supply[0]!;
-      buses[cb.id] = { kind: cb.kind, priceEurPerMWh: price, demandMw: cb.demand[0]!, supplyMw: supply >= 0 ? x[supply]! : 0, unmetMw: unmet, dumpMw: x[cb.dump[0]!]! };
       if (cb.kind === 'heat') heat[cb.id] = price;
       else if (cb.kind === 'electricity' && electricity === null) electricity = price;
       else if (cb.kind === 'gas' && gas === undefined) gas = price;
+      const unmet = x[cb.unmet[0]!]!;
       if (unmet > 1e-6 && status === 'optimal' && (cb.kind === 'heat' || cb.kind === 'electricity')) {
         alarms.push({ level: 'critical', code: 'unmet_demand', message: `${cb.id}: ${unmet.toFixed(3)} MW of ${cb.kind} demand cannot be met` });
       }
     }
-    // Explanations and the per-input listing are derived on first access from copies of this
-    // tick's numbers (formatting them costs more than the solve; most ticks nobody reads them).
-    const snap = this.explain ? explainSnapshot(model, x, y) : undefined;
-    const layout = this.layout;
+    // The per-unit, per-link, per-bus records and the explanations are views over a frozen copy
+    // of this tick's numbers, built on first access and cached: the tick itself only solves,
+    // prices and totals; whoever reads a record pays for building it (see bench dispatch).
+    const view = snapshotTick(model, x, y, this.storageValue, this.plan?.ok ?? false);
     const inputValues = this.values.slice();
     const inputStates = this.states.slice();
     const defs = this.registry.defs;
+    const explain = this.explain;
+    let setpoints: ReturnType<typeof buildSetpoints> | undefined;
+    let flows: DispatchResult['flows'] | undefined;
+    let storage: DispatchResult['storage'] | undefined;
+    let buses: DispatchResult['buses'] | undefined;
     let explanations: DispatchResult['explanations'] | undefined;
     let inputs: DispatchResult['inputs'] | undefined;
+    const sp = () => (setpoints ??= buildSetpoints(view, layout));
+    const st = () => (storage ??= buildStorage(view));
     return {
       ts: Math.round(now),
       tick: this.tickCount,
@@ -294,17 +300,37 @@ export class DispatchEngine {
       objective,
       iterations,
       solveUs,
-      tickUs: (performance.now() - t0) * 1000,
-      timingsUs: { inputs: this.phase[0]!, update: this.phase[1]!, solve: this.phase[2]!, report: (performance.now() - r0) * 1000 },
+      tickUs: 0,
+      timingsUs: { inputs: this.phase[0]!, update: this.phase[1]!, solve: this.phase[2]!, report: 0 },
       dtS,
-      setpoints: sp.byId,
-      flows,
-      storage,
-      buses,
+      get setpoints() {
+        return sp().byId;
+      },
+      set setpoints(v) {
+        setpoints = { byId: v, list: Object.values(v) };
+      },
+      get flows() {
+        return (flows ??= buildFlows(view));
+      },
+      set flows(v) {
+        flows = v;
+      },
+      get storage() {
+        return st();
+      },
+      set storage(v) {
+        storage = v;
+      },
+      get buses() {
+        return (buses ??= buildBuses(view));
+      },
+      set buses(v) {
+        buses = v;
+      },
       prices: { heat, electricity, ...(gas !== undefined ? { gas } : {}) },
       kpis,
       get explanations() {
-        return (explanations ??= snap ? buildExplanations(snap, layout, sp.list, storage) : {});
+        return (explanations ??= explain ? buildExplanations(view, layout, sp().list, st()) : {});
       },
       set explanations(v) {
         explanations = v;
@@ -332,7 +358,9 @@ export class DispatchEngine {
       const x = this.lastGood?.x ?? new Float64Array(n);
       const y = this.lastGood?.y ?? new Float64Array(m);
       const dtS = this.lastTickTs === undefined ? this.city.tickS : (now - this.lastTickTs) / 1000;
-      return this.assemble(now, t0, dtS, null, x, y, 'none', 0, 0, alarms, 'failed');
+      const r = this.assemble(now, t0, dtS, null, x, y, 'none', 0, 0, alarms, 'failed');
+      r.tickUs = (performance.now() - t0) * 1000;
+      return r;
     } catch (err) {
       return {
         ts: Math.round(now),

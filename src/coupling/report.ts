@@ -6,7 +6,62 @@
  */
 import { ColKind, limitNames, type CompiledModel, type CompiledUnit } from './lp/compile.ts';
 import { busOf } from './model/schema.ts';
-import type { DispatchKpis, LinkFlow, Setpoint, StorageState, UnitExplanation } from './result.ts';
+import type { BusState, DispatchKpis, LinkFlow, Setpoint, StorageState, UnitExplanation } from './result.ts';
+
+/**
+ * One tick's numbers, frozen: the solution (x, y) and copies of everything the compiled model's
+ * fill overwrites next tick (bounds, costs, coefficients, limits, COPs, potentials, demands,
+ * storage state), so records and explanations can be built from it at any later time.
+ * `model` is the compiled model with those arrays swapped for the copies.
+ */
+export interface TickView {
+  model: CompiledModel;
+  x: Float64Array;
+  y: Float64Array;
+  storageValue: Float64Array;
+  valueFromPlan: boolean;
+}
+
+/** Copies the tick's numbers into one buffer (a few microseconds; one allocation per array kind). */
+export function snapshotTick(model: CompiledModel, x: ArrayLike<number>, y: ArrayLike<number>, storageValue: Float64Array, valueFromPlan: boolean): TickView {
+  const lp = model.lp;
+  const n = lp.numCols;
+  const m = lp.numRows;
+  const nz = lp.values.length;
+  const size = 5 * n + 3 * m + nz + model.unitCop.length + model.unitPotential.length + model.busDemand.length + model.storageState.length + storageValue.length;
+  const buf = new Float64Array(size);
+  let o = 0;
+  const take = (src: ArrayLike<number>, len: number): Float64Array => {
+    const v = buf.subarray(o, o + len);
+    if (src instanceof Float64Array) v.set(src.length === len ? src : src.subarray(0, len));
+    else for (let i = 0; i < len; i++) v[i] = src[i]!;
+    o += len;
+    return v;
+  };
+  const limits = new Uint8Array(2 * n);
+  limits.set(model.loLimit, 0);
+  limits.set(model.hiLimit, n);
+  const view: CompiledModel = {
+    ...model,
+    lp: {
+      ...lp,
+      colCost: take(lp.colCost, n),
+      colLower: take(lp.colLower, n),
+      colUpper: take(lp.colUpper, n),
+      rowLower: take(lp.rowLower, m),
+      rowUpper: take(lp.rowUpper, m),
+      values: take(lp.values, nz),
+    },
+    loLimit: limits.subarray(0, n),
+    hiLimit: limits.subarray(n),
+    colCo2: take(model.colCo2, n),
+    unitCop: take(model.unitCop, model.unitCop.length),
+    unitPotential: take(model.unitPotential, model.unitPotential.length),
+    busDemand: take(model.busDemand, model.busDemand.length),
+    storageState: take(model.storageState, model.storageState.length),
+  };
+  return { model: view, x: take(x, n), y: take(y, m), storageValue: take(storageValue, storageValue.length), valueFromPlan };
+}
 
 export interface TickSolution {
   /** Column values. */
@@ -108,7 +163,8 @@ function flowsOf(model: CompiledModel, layout: ReportLayout, ui: number, x: Arra
 const clean = (v: number) => (Math.abs(v) < 1e-12 ? 0 : v);
 
 /** Setpoints by unit id, and the same objects in unit order. */
-export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: ArrayLike<number>): { byId: Record<string, Setpoint>; list: Setpoint[] } {
+export function buildSetpoints(v: TickView, layout: ReportLayout): { byId: Record<string, Setpoint>; list: Setpoint[] } {
+  const { model, x } = v;
   const lp = model.lp;
   const byId: Record<string, Setpoint> = {};
   const list: Setpoint[] = [];
@@ -152,7 +208,7 @@ export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: Ar
         break;
       case 'heat_pump':
         sp.zone = u.zone;
-        sp.cop = cu.cop[0]!;
+        sp.cop = model.unitCop[ui]!;
         sp.sourceHeatMw = u.sourceBus !== undefined ? clean(-f[WHEAT]!) : clean(f[HEAT]! + f[ELEC]!);
         break;
       case 'waste_heat_source':
@@ -165,7 +221,7 @@ export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: Ar
       case 'pv':
       case 'wind':
         sp.curtailedMw = clean(x[main]!);
-        sp.elMw = clean(cu.potential[0]! - x[main]!);
+        sp.elMw = clean(model.unitPotential[ui]! - x[main]!);
         break;
       case 'grid': {
         // The meter sees the net flow. Import and export at once only happens when they cost the
@@ -182,7 +238,8 @@ export function buildSetpoints(model: CompiledModel, layout: ReportLayout, x: Ar
   return { byId, list };
 }
 
-export function buildFlows(model: CompiledModel, x: ArrayLike<number>): Record<string, LinkFlow> {
+export function buildFlows(v: TickView): Record<string, LinkFlow> {
+  const { model, x } = v;
   const lp = model.lp;
   const out: Record<string, LinkFlow> = {};
   for (const cl of model.links) {
@@ -207,28 +264,48 @@ export function buildFlows(model: CompiledModel, x: ArrayLike<number>): Record<s
   return out;
 }
 
-export function buildStorage(model: CompiledModel, x: ArrayLike<number>, values: Float64Array, fromPlan: boolean): Record<string, StorageState> {
+export function buildStorage(v: TickView): Record<string, StorageState> {
+  const { model, x } = v;
   const out: Record<string, StorageState> = {};
   model.storages.forEach((cs, si) => {
     const s = cs.storage;
     const c = x[cs.charge[0]!]!;
     const d = x[cs.discharge[0]!]!;
-    const end = Math.max(0, Math.min(s.capacityMWh, cs.soc0AfterLoss + (s.etaCharge * c - d / s.etaDischarge) * cs.dtH));
+    const st = model.storageState;
+    const end = Math.max(0, Math.min(s.capacityMWh, st[si * 3 + 1]! + (s.etaCharge * c - d / s.etaDischarge) * st[si * 3 + 2]!));
     out[s.id] = {
       zone: s.zone,
-      socStartMWh: cs.soc0,
+      socStartMWh: st[si * 3]!,
       socMWh: end,
       socFraction: end / s.capacityMWh,
       chargeMw: clean(c),
       dischargeMw: clean(d),
-      valueEurPerMWh: values[si]!,
-      valueSource: fromPlan ? 'plan' : 'default',
+      valueEurPerMWh: v.storageValue[si]!,
+      valueSource: v.valueFromPlan ? 'plan' : 'default',
     };
   });
   return out;
 }
 
-export function buildKpis(model: CompiledModel, setpoints: readonly Setpoint[], x: ArrayLike<number>): DispatchKpis {
+export function buildBuses(v: TickView): Record<string, BusState> {
+  const { model, x, y } = v;
+  const out: Record<string, BusState> = {};
+  for (const cb of model.buses) {
+    const supply = cb.supply[0]!;
+    out[cb.id] = {
+      kind: cb.kind,
+      priceEurPerMWh: y[cb.row[0]!]!,
+      demandMw: model.busDemand[cb.index]!,
+      supplyMw: supply >= 0 ? x[supply]! : 0,
+      unmetMw: x[cb.unmet[0]!]!,
+      dumpMw: x[cb.dump[0]!]!,
+    };
+  }
+  return out;
+}
+
+/** KPIs straight from the solution (no per-unit records needed). */
+export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLike<number>): DispatchKpis {
   const lp = model.lp;
   let cost = 0;
   let penalty = 0;
@@ -249,22 +326,24 @@ export function buildKpis(model: CompiledModel, setpoints: readonly Setpoint[], 
   for (let ui = 0; ui < model.units.length; ui++) {
     const cu = model.units[ui]!;
     const u = cu.unit;
-    const sp = setpoints[ui]!;
     if (u.kind === 'pv' || u.kind === 'wind') {
-      renewableCurtailed += sp.curtailedMw ?? 0;
-      const pen = lp.colCost[cu.cols[0]![0]!]! * (sp.curtailedMw ?? 0);
+      const col = cu.cols[0]![0]!;
+      const curtailed = x[col]!;
+      renewableCurtailed += curtailed;
+      const pen = lp.colCost[col]! * curtailed;
       cost -= pen;
       penalty += pen;
       continue;
     }
-    const heat = Math.max(0, sp.heatMw);
-    if (heat === 0) continue;
+    const f = flowsOf(model, layout, ui, x);
+    const heat = Math.max(0, f[HEAT]!);
+    if (heat <= 1e-12) continue;
     heatSupplied += heat;
     const key = u.kind === 'waste_heat_source' ? 'waste_heat_direct' : u.kind;
     bySource[key] = (bySource[key] ?? 0) + heat;
     if (u.kind === 'gas_boiler' || u.kind === 'gas_chp') fossil += heat;
     else if (u.kind === 'waste_heat_source' || u.kind === 'wte_chp') wasteHeat += heat;
-    else if (u.kind === 'heat_pump' && u.sourceBus !== undefined) wasteHeat += Math.max(0, sp.sourceHeatMw ?? 0);
+    else if (u.kind === 'heat_pump' && u.sourceBus !== undefined) wasteHeat += Math.max(0, -f[WHEAT]!);
   }
   for (const cs of model.storages) {
     const s = cs.storage;
@@ -346,66 +425,9 @@ function statusOf(lo: number, hi: number, v: number): Status {
   return 'marginal';
 }
 
-/**
- * The numbers explanations read, copied at the end of a tick: the compiled model's arrays are
- * overwritten by the next tick, the snapshot is not. Copying ~10 short typed arrays costs a few
- * microseconds; formatting ~200 explanation texts costs ~100 µs, so that happens on demand.
- */
-export interface ExplainSnapshot {
-  view: CompiledModel;
-  sol: TickSolution;
-  cops: Float64Array;
-}
-
-export function explainSnapshot(model: CompiledModel, x: ArrayLike<number>, y: ArrayLike<number>): ExplainSnapshot {
-  const lp = model.lp;
-  const n = lp.numCols;
-  const m = lp.numRows;
-  const nz = lp.values.length;
-  const u = model.units.length;
-  // One buffer, many views: a typed-array allocation costs more than copying a few hundred numbers.
-  const buf = new Float64Array(5 * n + 3 * m + nz + u);
-  let o = 0;
-  const take = (src: ArrayLike<number>, len: number): Float64Array => {
-    const v = buf.subarray(o, o + len);
-    if (src instanceof Float64Array) v.set(src.length === len ? src : src.subarray(0, len));
-    else for (let i = 0; i < len; i++) v[i] = src[i]!;
-    o += len;
-    return v;
-  };
-  const limits = new Uint8Array(2 * n);
-  limits.set(model.loLimit, 0);
-  limits.set(model.hiLimit, n);
-  const view: CompiledModel = {
-    ...model,
-    lp: {
-      ...lp,
-      colCost: take(lp.colCost, n),
-      colLower: take(lp.colLower, n),
-      colUpper: take(lp.colUpper, n),
-      rowLower: take(lp.rowLower, m),
-      rowUpper: take(lp.rowUpper, m),
-      values: take(lp.values, nz),
-    },
-    loLimit: limits.subarray(0, n),
-    hiLimit: limits.subarray(n),
-  };
-  const xs = take(x, n);
-  const ys = take(y, m);
-  const cops = buf.subarray(o, o + u);
-  for (let i = 0; i < u; i++) cops[i] = model.units[i]!.cop[0]!;
-  return { view, sol: { x: xs, y: ys }, cops };
-}
-
-
-export function buildExplanations(
-  snap: ExplainSnapshot,
-  layout: ReportLayout,
-  setpoints: readonly Setpoint[],
-  storage: Record<string, StorageState>,
-): Record<string, UnitExplanation> {
-  const model = snap.view;
-  const sol = snap.sol;
+export function buildExplanations(v: TickView, layout: ReportLayout, setpoints: readonly Setpoint[], storage: Record<string, StorageState>): Record<string, UnitExplanation> {
+  const model = v.model;
+  const sol: TickSolution = v;
   const { lp } = model;
   const { x, y } = sol;
   const n = model.units.length;
@@ -424,7 +446,7 @@ export function buildExplanations(
   }
   for (let ui = 0; ui < n; ui++) {
     const cu = model.units[ui]!;
-    out[cu.unit.id] = explainUnit(model, layout, cu, ui, sol, setpoints[ui]!, snap.cops[ui]!, mc[ui]!, rank[ui]!, of[ui]!);
+    out[cu.unit.id] = explainUnit(model, layout, cu, ui, sol, setpoints[ui]!, model.unitCop[ui]!, mc[ui]!, rank[ui]!, of[ui]!);
   }
   // Storage: charging and discharging are judged against the zone price and the stored value.
   model.storages.forEach((cs) => {

@@ -148,6 +148,7 @@ export type DispatchResult = z.infer<typeof dispatchResultSchema>;
 export type Setpoint = z.infer<typeof setpointSchema>;
 export type LinkFlow = z.infer<typeof flowSchema>;
 export type StorageState = z.infer<typeof storageStateSchema>;
+export type BusState = z.infer<typeof busStateSchema>;
 export type UnitExplanation = z.infer<typeof explanationSchema>;
 export type DispatchKpis = z.infer<typeof kpiSchema>;
 export type DispatchAlarm = z.infer<typeof alarmSchema>;

@@ -77,6 +77,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       authenticator: registry,
       onDevicePublish: (msg) => pipeline.handle(msg),
       onReject: (r) => void pipeline.refused(r),
+      onWarning: (id, warning) => {
+        devices.flagged(id.tenant, id.device, warning);
+        log.warn({ tenant: id.tenant, device: id.device }, warning);
+      },
       onConnect: (id) => {
         devices.connected(id.tenant, id.device);
         instruments.connectedDevices.inc();

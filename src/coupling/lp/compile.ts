@@ -65,10 +65,8 @@ export interface CompiledUnit {
   primaryRow: number[];
   /** Technical row (extraction CHP back-pressure line) per period, or -1. */
   techRow: number[];
-  /** Renewable potential per period (MW), set by fill; injection = potential - curtailment. */
-  potential: Float64Array;
-  /** Current COP (heat pumps) per period. */
-  cop: Float64Array;
+  /** Index into the model's per-unit state arrays (unitCop, unitPotential). */
+  index: number;
 }
 
 export interface CompiledBus {
@@ -79,8 +77,7 @@ export interface CompiledBus {
   dump: number[];
   /** Supply column (gas, waste) per period or -1. */
   supply: number[];
-  /** Demand (heat, electricity) per period, set by fill. */
-  demand: Float64Array;
+  index: number;
 }
 
 export interface CompiledStorage {
@@ -94,10 +91,7 @@ export interface CompiledStorage {
   energy: number[];
   terminalRow: number;
   shortfall: number;
-  /** Content at the start of the tick/plan (MWh) after clamping, and after standing losses. */
-  soc0: number;
-  soc0AfterLoss: number;
-  dtH: number;
+  index: number;
 }
 
 export interface CompiledLink {
@@ -135,6 +129,16 @@ export interface CompiledModel {
   rowBus: Int32Array;
   /** CO2 emitted per unit of each column (t per MWh or per t). */
   colCo2: Float64Array;
+  /**
+   * Per-tick state written by fill, as flat arrays (snapshots copy them in one go):
+   * unitCop / unitPotential [unit × period]: heat-pump COP, renewable potential (MW);
+   * busDemand [bus × period] (MW); storageState [storage × 3]: content at the start (MWh),
+   * after standing losses, tick length (h).
+   */
+  unitCop: Float64Array;
+  unitPotential: Float64Array;
+  busDemand: Float64Array;
+  storageState: Float64Array;
   /** Columns whose matrix coefficients changed in the last fill. */
   changedCols: Int32Array;
   changedCount: number;
@@ -154,6 +158,10 @@ export function heatPumpCop(carnotEfficiency: number, sinkC: number, sourceC: nu
 
 export function compileCity(city: City, registry: InputRegistry, mode: CompileMode, periods = 1): CompiledModel {
   const T = mode === 'tick' ? 1 : periods;
+  const unitCop = new Float64Array(city.units.length * T).fill(NaN);
+  const unitPotential = new Float64Array(city.units.length * T);
+  const busDemand = new Float64Array(city.buses.length * T);
+  const storageState = new Float64Array(city.storages.length * 3);
   const b = new LpBuilder(`${city.name}-${mode}`);
   const sfx = (t: number) => (mode === 'tick' ? '' : `.t${t}`);
   const inputIdx = (component: string, field: string): number => {
@@ -183,7 +191,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   const busById = new Map<string, CompiledBus>();
   const rowBusList: number[] = [];
   city.buses.forEach((bus, bi) => {
-    const cb: CompiledBus = { id: bus.id, kind: bus.kind, row: [], unmet: [], dump: [], supply: [], demand: new Float64Array(T) };
+    const cb: CompiledBus = { id: bus.id, kind: bus.kind, row: [], unmet: [], dump: [], supply: [], index: bi };
     for (let t = 0; t < T; t++) {
       const r = b.addRow(`bal.${bus.id}${sfx(t)}`);
       rowBusList[r] = bi;
@@ -213,22 +221,23 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   const everyPeriod = (f: (t: number, v: Float64Array, st: FillState) => void) => {
     for (let t = 0; t < T; t++) fillers[t]!.push((v, st) => f(t, v, st));
   };
-  const lp = () => built.lp;
+  // Assigned once the builder has packed the matrix; fillers only run after that.
   let built: { lp: LpProblem; position: Int32Array };
+  let LP: LpProblem;
 
   const setCost = (j: number, c: number) => {
-    lp().colCost[j] = c;
+    LP.colCost[j] = c;
   };
   const setBounds = (j: number, lo: number, hi: number, loWhy: Limit, hiWhy: Limit) => {
-    lp().colLower[j] = lo;
-    lp().colUpper[j] = hi;
+    LP.colLower[j] = lo;
+    LP.colUpper[j] = hi;
     loLimit[j] = loWhy;
     hiLimit[j] = hiWhy;
   };
   const setDyn = (handle: number, col: number, value: number) => {
     const p = built.position[handle]!;
-    if (lp().values[p] !== value) {
-      lp().values[p] = value;
+    if (LP.values[p] !== value) {
+      LP.values[p] = value;
       markChanged(col);
     }
   };
@@ -285,7 +294,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   };
 
   city.units.forEach((u, ui) => {
-    const cu: CompiledUnit = { unit: u, cols: [], primaryRow: [], techRow: [], potential: new Float64Array(T), cop: new Float64Array(T).fill(NaN) };
+    const cu: CompiledUnit = { unit: u, cols: [], primaryRow: [], techRow: [], index: ui };
     const availIdx = mustInput(u.id, 'availability');
     for (let t = 0; t < T; t++) {
       const s = sfx(t);
@@ -333,7 +342,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           const srcIdx = u.sourceBus !== undefined ? mustInput(u.sourceBus, 'temperatureC') : mustInput(u.id, 'sourceTempC');
           onPeriod(t, (v, st) => {
             const cop = heatPumpCop(u.carnotEfficiency, v[sinkIdx]! + u.sinkApproachK, v[srcIdx]! - u.sourceApproachK, u.copMin, u.copMax);
-            cu.cop[t] = cop;
+            unitCop[ui * T + t] = cop;
             setDyn(hEl, q, -1 / cop);
             if (hSrc >= 0) setDyn(hSrc, q, -(1 - 1 / cop));
             setCost(q, u.varCostEurPerMWh);
@@ -430,7 +439,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
               dispatchBounds(f, fMin, fMax, v[availIdx]!, u.mustRun, rampF, st);
               const a = Math.max(0, Math.min(1, v[availIdx]!));
               setBounds(q, 0, qMax * a, Limit.None, a < 1 ? (a > 0 ? Limit.Availability : Limit.OutOfService) : Limit.Capacity);
-              const L = lp();
+              const L = LP;
               L.rowLower[tr] = 0;
               L.rowUpper[tr] = u.etaEl * L.colUpper[f]!;
             });
@@ -451,7 +460,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           onPeriod(t, (v) => {
             const a = Math.max(0, Math.min(1, v[availIdx]!));
             const pot = Math.min(u.capacityMw, Math.max(0, v[availMwIdx]!)) * a;
-            cu.potential[t] = pot;
+            unitPotential[ui * T + t] = pot;
             setCost(c, pen);
             setBounds(c, 0, pot, Limit.None, Limit.SourceAvailable);
           });
@@ -498,9 +507,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
       energy: [],
       terminalRow: -1,
       shortfall: -1,
-      soc0: 0,
-      soc0AfterLoss: 0,
-      dtH: 1,
+      index: si,
     };
     for (let t = 0; t < T; t++) {
       const zr = rowOf(s.zone, t);
@@ -536,7 +543,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     const socDef = registry.defs[socIdx]!;
     const availIdx = mustInput(s.id, 'availability');
     everyPeriod((t, v, st) => {
-      const L = lp();
+      const L = LP;
       const a = Math.max(0, Math.min(1, v[availIdx]!));
       const c = cs.charge[t]!;
       const d = cs.discharge[t]!;
@@ -546,17 +553,18 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
       if (t === 0) {
         const raw = v[socIdx]!;
         const soc = socDef.socIsEnergy ? raw : raw * s.capacityMWh;
-        cs.soc0 = Math.max(0, Math.min(s.capacityMWh, Number.isFinite(soc) ? soc : 0));
+        storageState[si * 3] = Math.max(0, Math.min(s.capacityMWh, Number.isFinite(soc) ? soc : 0));
       }
       const r = cs.socRow[t]!;
       if (mode === 'tick') {
         const dt = st.dtH;
-        cs.dtH = dt;
         const keep = Math.max(0, 1 - s.lossPerH * dt);
-        cs.soc0AfterLoss = cs.soc0 * keep;
+        const after = storageState[si * 3]! * keep;
+        storageState[si * 3 + 1] = after;
+        storageState[si * 3 + 2] = dt;
         // -(etaC c - d/etaD) ∈ [-(cap - e0')/dt, e0'/dt]: content stays within [0, cap].
-        L.rowLower[r] = -(s.capacityMWh - cs.soc0AfterLoss) / dt;
-        L.rowUpper[r] = cs.soc0AfterLoss / dt;
+        L.rowLower[r] = -(s.capacityMWh - after) / dt;
+        L.rowUpper[r] = after / dt;
         const value = st.storageValue[si]!;
         setCost(c, -value * s.etaCharge + s.cycleCostEurPerMWh);
         setCost(d, value / s.etaDischarge + s.cycleCostEurPerMWh);
@@ -566,14 +574,16 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
         setCost(c, s.cycleCostEurPerMWh);
         setCost(d, s.cycleCostEurPerMWh);
         setCost(e, 0);
-        const rhs = t === 0 ? (1 - s.lossPerH) * cs.soc0 : 0;
+        const soc0 = storageState[si * 3]!;
+        const rhs = t === 0 ? (1 - s.lossPerH) * soc0 : 0;
         L.rowLower[r] = rhs;
         L.rowUpper[r] = rhs;
         if (t === T - 1) {
-          cs.soc0AfterLoss = (1 - s.lossPerH) * cs.soc0;
-          L.rowLower[cs.terminalRow] = cs.soc0;
-          L.rowUpper[cs.terminalRow] = cs.soc0 + 2 * s.capacityMWh;
-          setBounds(cs.shortfall, 0, cs.soc0, Limit.None, Limit.Slack);
+          storageState[si * 3 + 1] = (1 - s.lossPerH) * soc0;
+          storageState[si * 3 + 2] = 1;
+          L.rowLower[cs.terminalRow] = soc0;
+          L.rowUpper[cs.terminalRow] = soc0 + 2 * s.capacityMWh;
+          setBounds(cs.shortfall, 0, soc0, Limit.None, Limit.Slack);
           setCost(cs.shortfall, city.planning.terminalShortfallEurPerMWh);
         }
       }
@@ -664,15 +674,15 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     const gasCap = bus.kind === 'gas' ? (bus.capacityMw ?? gasCapacity.get(bus.id) ?? 0) : 0;
     const ren = renewablesOn.get(bus.id) ?? [];
     everyPeriod((t, v, st) => {
-      const L = lp();
+      const L = LP;
       const r = cb.row[t]!;
       let rhs = 0;
       if (demandIdx >= 0) {
         const dem = Math.max(0, v[demandIdx]!);
-        cb.demand[t] = dem;
+        busDemand[bi * T + t] = dem;
         rhs = dem;
       }
-      for (const cu of ren) rhs -= cu.potential[t]!;
+      for (let k = 0; k < ren.length; k++) rhs -= unitPotential[ren[k]!.index * T + t]!;
       L.rowLower[r] = rhs;
       L.rowUpper[r] = rhs;
       setCost(cb.unmet[t]!, p.unmet);
@@ -691,6 +701,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   });
 
   built = b.finish();
+  LP = built.lp;
   const L = built.lp;
   const loLimit = new Uint8Array(L.numCols);
   const hiLimit = new Uint8Array(L.numCols);
@@ -719,6 +730,10 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     hiLimit,
     rowBus,
     colCo2: colCo2Arr,
+    unitCop,
+    unitPotential,
+    busDemand,
+    storageState,
     changedCols,
     changedCount: 0,
     fill(values, state) {
