@@ -352,28 +352,29 @@ describe('broker with allowAnonymous', () => {
 });
 
 describe('authenticators that only say yes or no', () => {
-  it('takes the reason from describeFailure when the registry has one, else a combined one', async () => {
-    const plain = {
-      verifyDevice: async (u: string, p: Buffer | string | undefined) => (u === 't1/d1' && String(p) === 's1' ? { tenant: 't1', device: 'd1' } : null),
+  it('reports the precise login failure and maps revoked to CONNACK 5, the rest to 4', async () => {
+    const reasons: Record<string, 'unknown device' | 'wrong password' | 'revoked'> = { 't1/old': 'revoked', 't1/ghost': 'unknown device' };
+    const authenticator = {
+      verifyDeviceDetailed: async (u: string, p: Buffer | string | undefined) =>
+        u === 't1/d1' && String(p) === 's1' ? ({ ok: true, identity: { tenant: 't1', device: 'd1' } } as const) : ({ ok: false, reason: reasons[u] ?? 'wrong password' } as const),
       onRevoked: () => {},
     };
-    const describing = { ...plain, describeFailure: (u: string) => (u === 't1/old' ? `device ${u} was revoked` : `wrong password for ${u}`) };
-    for (const [authenticator, expected] of [
-      [plain, [4, 'unknown device, wrong password or revoked (t1/d1)']],
-      [describing, [4, 'wrong password for t1/d1']],
-    ] as const) {
-      const rejections: BrokerRejection[] = [];
-      const broker = await startBroker(localBrokerConfig(), { authenticator, onDevicePublish: async () => {}, onReject: (r) => rejections.push(r) }, log);
-      try {
-        const url = `mqtt://127.0.0.1:${broker.tcpPort}`;
-        await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/d1', password: 'bad' })).rejects.toMatchObject({ code: expected[0] });
-        expect(rejections[0]!.reason).toBe(`CONNECT refused: ${expected[1]}`);
-        if (authenticator === describing) await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/old', password: 'x' })).rejects.toMatchObject({ code: 5 });
-        const ok = await mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/d1', password: 's1' });
-        ok.end(true);
-      } finally {
-        await broker.close();
-      }
+    const rejections: BrokerRejection[] = [];
+    const broker = await startBroker(localBrokerConfig(), { authenticator, onDevicePublish: async () => {}, onReject: (r) => rejections.push(r) }, log);
+    try {
+      const url = `mqtt://127.0.0.1:${broker.tcpPort}`;
+      await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/d1', password: 'bad' })).rejects.toMatchObject({ code: 4 });
+      await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/ghost', password: 'x' })).rejects.toMatchObject({ code: 4 });
+      await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/old', password: 'x' })).rejects.toMatchObject({ code: 5 });
+      expect(rejections.map((r) => r.reason)).toEqual([
+        'CONNECT refused: wrong password (t1/d1)',
+        'CONNECT refused: unknown device (t1/ghost)',
+        'CONNECT refused: revoked (t1/old)',
+      ]);
+      const ok = await mqtt.connectAsync(url, { reconnectPeriod: 0, username: 't1/d1', password: 's1' });
+      ok.end(true);
+    } finally {
+      await broker.close();
     }
   });
 });
@@ -384,10 +385,10 @@ describe('revocation racing a login', () => {
     const connected: string[] = [];
     // Says yes, then announces the revocation before the broker has finished the CONNECT.
     const racing = {
-      async verifyDevice(username: string) {
+      async verifyDeviceDetailed(username: string) {
         const [tenant, device] = username.split('/') as [string, string];
         queueMicrotask(() => listeners.forEach((l) => l([{ tenant, device }])));
-        return { tenant, device };
+        return { ok: true, identity: { tenant, device } } as const;
       },
       onRevoked: (l: (r: DeviceIdentity[]) => void) => void listeners.push(l),
     };

@@ -486,6 +486,9 @@ describe('over real MQTT', () => {
     );
     await new Promise((r) => setTimeout(r, 600));
     const report: SimulationReport = await handle.stop();
+    // The goodbye (retained offline state) is acknowledged by the broker before it reaches the subscriber.
+    const lastState = (device: string) => ofTenant(tenant).filter((m) => m.device === device && m.kind === 'state').at(-1)?.payload;
+    await waitFor(() => fleet.every((d) => lastState(d.device) === '{"state":"offline"}'), 10_000);
 
     const messages = ofTenant(tenant);
     const data = dataByDevice(messages);

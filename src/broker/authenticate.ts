@@ -4,7 +4,6 @@ import type { DeviceIdentity } from '../identity/types.ts';
 import { checkPublish, excerpt, parseUsername } from './acl.ts';
 import { reportedError, type BrokerContext } from './context.ts';
 import { SESSION, sessionOf, type ClientSession, type TrackedClient } from './session.ts';
-import type { AuthenticatorWithReasons } from './types.ts';
 
 /** CONNACK return codes of MQTT 3.1.1. */
 const SERVER_UNAVAILABLE = 3;
@@ -55,15 +54,6 @@ export class AuthQueue {
 
 type Verdict = { ok: true; identity: DeviceIdentity } | { ok: false; reason: string; revoked: boolean };
 
-function hasReasons(a: BrokerContext['hooks']['authenticator']): a is AuthenticatorWithReasons {
-  return typeof (a as Partial<AuthenticatorWithReasons>).verifyDeviceDetailed === 'function';
-}
-
-/** The identity registry's `describeFailure(username)`, when it has one: a reason in words. */
-type Describes = { describeFailure(username: string): string };
-function describes(a: BrokerContext['hooks']['authenticator']): a is BrokerContext['hooks']['authenticator'] & Describes {
-  return typeof (a as Partial<Describes>).describeFailure === 'function';
-}
 
 /** Client id and will topic from CONNECT, kept until authentication decides. */
 const CONNECT_INFO: unique symbol = Symbol('querstrom.broker.connect');
@@ -94,15 +84,8 @@ export function createAuthenticate(ctx: BrokerContext) {
   const queue = new AuthQueue(AUTH_CONCURRENCY, AUTH_QUEUE_LIMIT);
 
   const verify = async (username: string, password: Buffer | undefined): Promise<Verdict> => {
-    if (hasReasons(authenticator)) {
-      const result = await authenticator.verifyDeviceDetailed(username, password);
-      return result.ok ? result : { ok: false, reason: `${result.reason} (${username})`, revoked: result.reason === 'revoked' };
-    }
-    const identity = await authenticator.verifyDevice(username, password);
-    if (identity) return { ok: true, identity };
-    if (!describes(authenticator)) return { ok: false, reason: `unknown device, wrong password or revoked (${username})`, revoked: false };
-    const reason = authenticator.describeFailure(username);
-    return { ok: false, reason, revoked: /revoked/i.test(reason) };
+    const result = await authenticator.verifyDeviceDetailed(username, password);
+    return result.ok ? result : { ok: false, reason: `${result.reason} (${username})`, revoked: result.reason === 'revoked' };
   };
 
   return function authenticate(

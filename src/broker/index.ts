@@ -23,7 +23,7 @@ import { RejectThrottle } from './reject-throttle.ts';
 import { DeviceRegistry, sessionOf } from './session.ts';
 import type { BrokerHooks, BrokerRejection, RunningBroker } from './types.ts';
 
-export type { AuthenticatorWithReasons, AuthFailureReason, BrokerHooks, BrokerRejection, DevicePublish, RunningBroker } from './types.ts';
+export type { BrokerHooks, BrokerRejection, DevicePublish, RunningBroker } from './types.ts';
 
 /** aedes refuses topics deeper than this itself (its router cannot go further); ours is stricter. */
 const AEDES_MAX_TOPIC_LEVELS = 100;

@@ -1,12 +1,12 @@
 import type { DeviceIdentity } from '../identity/types.ts';
 import { configSchema, type Config } from '../config/schema.ts';
-import type { AuthenticatorWithReasons, AuthFailureReason } from './types.ts';
+import type { DeviceAuthenticator, DeviceVerification } from '../identity/types.ts';
 
 /**
  * In-memory device authenticator over plain secrets, for tests and throwaway demos only (the real
  * registry stores hashed secrets). Reports why a login failed and can revoke devices.
  */
-export class MapAuthenticator implements AuthenticatorWithReasons {
+export class MapAuthenticator implements DeviceAuthenticator {
   private readonly secrets = new Map<string, string>();
   private readonly revoked = new Set<string>();
   private readonly listeners: Array<(revoked: DeviceIdentity[]) => void> = [];
@@ -24,7 +24,7 @@ export class MapAuthenticator implements AuthenticatorWithReasons {
     for (const listener of this.listeners) listener([{ tenant, device }]);
   }
 
-  async verifyDeviceDetailed(username: string, password: Buffer | string | undefined): Promise<{ ok: true; identity: DeviceIdentity } | { ok: false; reason: AuthFailureReason }> {
+  async verifyDeviceDetailed(username: string, password: Buffer | string | undefined): Promise<DeviceVerification> {
     this.calls++;
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     const secret = this.secrets.get(username);

@@ -53,18 +53,3 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-/** Why verification failed, when the authenticator can say (see AuthenticatorWithReasons). */
-export type AuthFailureReason = 'unknown device' | 'wrong password' | 'revoked';
-
-/**
- * Optional extension of DeviceAuthenticator: `verifyDevice` only resolves null, which cannot tell
- * an unknown device from a wrong password or a revoked one. When the registry offers this method
- * the broker reports the precise reason (and CONNACK code) instead of a combined one. A registry
- * with a `describeFailure(username): string` method is used the same way.
- */
-export interface AuthenticatorWithReasons extends DeviceAuthenticator {
-  verifyDeviceDetailed(
-    username: string,
-    password: Buffer | string | undefined,
-  ): Promise<{ ok: true; identity: DeviceIdentity } | { ok: false; reason: AuthFailureReason }>;
-}

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { idSchema } from '../contract/topics.ts';
-import type { DeviceAuthenticator, DeviceIdentity, Role, TokenIdentity, TokenVerifier } from './types.ts';
+import type { DeviceAuthenticator, DeviceIdentity, DeviceVerification, Role, TokenIdentity, TokenVerifier } from './types.ts';
 import { roles } from './types.ts';
 
 const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, keylen: number, opts: object) => Promise<Buffer>;
@@ -191,26 +191,24 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
       .map(({ secret: _secret, ...rest }) => rest);
   }
 
-  async verifyDevice(username: string, password: Buffer | string | undefined): Promise<DeviceIdentity | null> {
-    if (password === undefined) return null;
+  async verifyDeviceDetailed(username: string, password: Buffer | string | undefined): Promise<DeviceVerification> {
     const record = this.devicesByUser.get(username);
-    if (!record || record.revokedAt) return null;
+    if (!record) return { ok: false, reason: 'unknown device' };
+    if (record.revokedAt) return { ok: false, reason: 'revoked' };
+    if (password === undefined) return { ok: false, reason: 'wrong password' };
     const pw = typeof password === 'string' ? Buffer.from(password) : password;
+    const identity = { tenant: record.tenant, device: record.device };
     const digest = sha256(pw);
     const cached = this.verifiedCache.get(username);
-    if (cached && timingSafeEqual(cached, digest)) return { tenant: record.tenant, device: record.device };
-    if (!(await verifySecret(pw, record.secret))) return null;
+    if (cached && timingSafeEqual(cached, digest)) return { ok: true, identity };
+    if (!(await verifySecret(pw, record.secret))) return { ok: false, reason: 'wrong password' };
     this.verifiedCache.set(username, digest);
-    return { tenant: record.tenant, device: record.device };
+    return { ok: true, identity };
   }
 
-  /** Why a CONNECT was refused, for the log and the device's status; never reveals secrets. */
-  describeFailure(username: string | undefined): string {
-    if (!username) return 'no username: anonymous access is disabled';
-    const record = this.devicesByUser.get(username);
-    if (!record) return `unknown device "${username.slice(0, 130)}"`;
-    if (record.revokedAt) return `device ${username} was revoked`;
-    return `wrong password for ${username}`;
+  async verifyDevice(username: string, password: Buffer | string | undefined): Promise<DeviceIdentity | null> {
+    const v = await this.verifyDeviceDetailed(username, password);
+    return v.ok ? v.identity : null;
   }
 
   onRevoked(listener: (revoked: DeviceIdentity[]) => void): void {

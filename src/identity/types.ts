@@ -13,10 +13,13 @@ export interface TokenIdentity {
   tokenId: string;
 }
 
+export type AuthFailureReason = 'unknown device' | 'wrong password' | 'revoked';
+export type DeviceVerification = { ok: true; identity: DeviceIdentity } | { ok: false; reason: AuthFailureReason };
+
 /** What the broker needs from the identity registry. */
 export interface DeviceAuthenticator {
-  /** Resolves null for unknown, revoked or wrong-password devices. Never throws for bad input. */
-  verifyDevice(username: string, password: Buffer | string | undefined): Promise<DeviceIdentity | null>;
+  /** Says why a login fails (for the log, the status view and the CONNACK code). Never throws for bad input. */
+  verifyDeviceDetailed(username: string, password: Buffer | string | undefined): Promise<DeviceVerification>;
   /** Called with the identities revoked since the last call, so live sessions can be closed. */
   onRevoked(listener: (revoked: DeviceIdentity[]) => void): void;
 }
