@@ -86,6 +86,8 @@ export interface GatewayReport {
   authFailures: number;
   lastError?: string;
   births: number;
+  /** Samples taken by the device (sent or not). */
+  samples: number;
   /** Valid data messages handed to MQTT / acknowledged by the broker (PUBACK). */
   sent: number;
   acked: number;
@@ -203,6 +205,7 @@ export class VirtualGateway {
       connectErrors: 0,
       authFailures: 0,
       births: 0,
+      samples: 0,
       sent: 0,
       acked: 0,
       samplesSent: 0,
@@ -327,6 +330,7 @@ export class VirtualGateway {
       commands: { ...this.r.commands },
       malformed: { ...s.malformed },
       nextSeq: this.stream.nextSeq,
+      samples: s.samples,
       unsent: this.queue.filter((q) => q.message.kind === 'data' && !q.sentOnce).length,
       unacked: this.r.sent - this.r.acked,
       skewedSamples: s.skewedSamples,
@@ -378,7 +382,9 @@ export class VirtualGateway {
     // The birth carries a seq only after a (re)boot: a reconnect keeps the server's duplicate window valid.
     const firstData = this.queue.find((q) => q.message.kind === 'data')?.message;
     const seq = this.everConnected ? undefined : firstData?.kind === 'data' ? firstData.seq : this.stream.nextSeq;
-    const birth = this.stream.birth(this.intervalMs / 1000, { ...(seq !== undefined ? { seq } : {}), nowMs: Date.now() });
+    // interval_s is the message interval: the server judges staleness by message arrival, and a
+    // batching device sends one message per `batch` samples.
+    const birth = this.stream.birth((this.intervalMs * this.stream.batch) / 1000, { ...(seq !== undefined ? { seq } : {}), nowMs: Date.now() });
     client.publish(this.topics.birth, JSON.stringify(birth), { qos: 1 });
     this.r.births++;
     this.everConnected = true;

@@ -47,6 +47,8 @@ export interface RunSimulationOptions {
   drainTimeoutS?: number;
   maxQueue?: number;
   maxInflight?: number;
+  /** A connection without PUBACKs for this long is dropped and its messages resent (default 15 s). */
+  ackTimeoutMs?: number;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   mqttOptions?: Partial<IClientOptions>;
@@ -66,6 +68,8 @@ export interface SimulationTotals {
   unsent: number;
   unacked: number;
   bufferedSent: number;
+  resent: number;
+  ackTimeouts: number;
   births: number;
   connects: number;
   disconnects: number;
@@ -163,6 +167,7 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
         faults: drawDeviceFaults(faults, createRng(hashInts(o.seed, hashString(d.device), 0xfa17))),
         ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
         ...(options.maxInflight !== undefined ? { maxInflight: options.maxInflight } : {}),
+        ...(options.ackTimeoutMs !== undefined ? { ackTimeoutMs: options.ackTimeoutMs } : {}),
         ...(options.reconnectMinMs !== undefined ? { reconnectMinMs: options.reconnectMinMs } : {}),
         ...(options.reconnectMaxMs !== undefined ? { reconnectMaxMs: options.reconnectMaxMs } : {}),
         ...(options.mqttOptions ? { mqttOptions: options.mqttOptions } : {}),
@@ -306,6 +311,8 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
       unsent: 0,
       unacked: 0,
       bufferedSent: 0,
+      resent: 0,
+      ackTimeouts: 0,
       births: 0,
       connects: 0,
       disconnects: 0,
@@ -324,7 +331,7 @@ export function startSimulation(options: RunSimulationOptions): SimulationHandle
     for (const r of perDevice) {
       for (const k of [
         'sent', 'acked', 'samplesSent', 'samplesAcked', 'readingsSent', 'readingsAcked', 'dropped', 'unsent', 'unacked',
-        'bufferedSent', 'births', 'connects', 'disconnects', 'connectErrors', 'authFailures', 'malformedSent', 'lateSamples',
+        'bufferedSent', 'resent', 'ackTimeouts', 'births', 'connects', 'disconnects', 'connectErrors', 'authFailures', 'malformedSent', 'lateSamples',
       ] as const) {
         totals[k] += r[k];
       }

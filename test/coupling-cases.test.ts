@@ -174,6 +174,11 @@ describe('heat pump', () => {
     close(r.setpoints.hp!.sourceHeatMw!, 4 - 4 / cop1);
     close(r.prices.heat.z1!, 60 / cop1);
     close(r.objective, (60 * 4) / cop1);
+    // All heat from the heat pump; its source side (4 − 4/COP) is waste heat, its electricity is not.
+    close(r.kpis.heatSuppliedMw, 4);
+    close(r.kpis.wasteHeatShare, 1 - 1 / cop1);
+    close(r.kpis.fossilShare, 0);
+    close(r.kpis.costEurPerH, (60 * 4) / cop1);
     // A warmer source (50 °C → 47 °C after the approach): COP = 0.5 × 356.15 / 36 = 4.94653; the warm start
     // must pick up the changed coefficient.
     expect(e.ingest('whs-1', 'source_temp', 50, T0 + 1000)).toEqual({ updated: ['wh.temperatureC'] });
@@ -326,11 +331,10 @@ describe('never infeasible', () => {
   });
 
   it('dumps forced heat and curtails surplus power as explicit, penalised slack', () => {
-    // WtE must dispose 10 t/h (no divert allowed cheaply): heat 10 × 2.8 × 0.55 = 15.4 MW for 5 MW demand →
-    // 10.4 MW dumped at 500 EUR/MWh. PV 8 MW with no export: curtailed (penalty 1 EUR/MWh) except what the
-    // electric boiler cannot use — there is none, so power 10 × 2.8 × 0.2 = 5.6 MW from the WtE goes... also dumped?
-    // No: the electricity balance curtails PV first (penalty 1 < dump 500): PV fully curtailed, 5.6 MW WtE
-    // power dumped as electricity (the only way out) — both reported.
+    // The WtE must take 10 t/h (diverting costs 10000 EUR/t): heat 10 × 2.8 × 0.55 = 15.4 MW for a 5 MW
+    // demand, so 10.4 MW of heat are dumped (penalty 500 EUR/MWh). Its power, 10 × 2.8 × 0.2 = 5.6 MW, and
+    // 8 MW of PV meet no demand and no grid: PV is curtailed first (penalty 1 EUR/MWh), the WtE power
+    // is dumped as electricity (the only way out). Both appear as explicit slack.
     const r = tick(
       engineFor({
         name: 'surplus',
@@ -424,6 +428,7 @@ describe('inputs', () => {
     expect(e.ingest('hm-zone01', 'heat_power', NaN, T0 + 1)).toEqual({ rejected: 'z1.demandMw: rejected NaN (hm-zone01/heat_power)' });
     expect(e.ingest('hm-zone01', 'heat_power', -5, T0 + 2)).toEqual({ rejected: 'z1.demandMw: rejected negative flow -5 kW (hm-zone01/heat_power)' });
     expect(e.ingest('hm-zone01', 'heat_power', Infinity, T0 + 3)).toEqual({ rejected: 'z1.demandMw: rejected +Infinity (hm-zone01/heat_power)' });
+    expect(e.ingest('hm-zone01', 'heat_power', '12' as unknown as number, T0 + 3)).toEqual({ rejected: 'z1.demandMw: rejected non-numeric value "12" (hm-zone01/heat_power)' });
     expect(e.ingest('hm-zone01', 'supply_temp', -300, T0 + 4)).toEqual({ rejected: 'z1.supplyTempC: rejected -300 degC: below the physical minimum -80 degC (hm-zone01/supply_temp)' });
     expect(e.ingest('hm-zone01', 'heat_power', 3000, T0 - 1000)).toMatchObject({ rejected: expect.stringMatching(/^z1\.demandMw: rejected out-of-order reading/) });
     expect(e.ingest('hm-zone01', 'flow', 12, T0)).toEqual({ updated: [] });
@@ -431,7 +436,7 @@ describe('inputs', () => {
     const r = tick(e, T0 + 5_000);
     close(r.buses.z1!.demandMw, 4);
     const rejected = r.alarms.filter((a) => a.code === 'rejected').map((a) => a.input);
-    expect(rejected).toEqual(['z1.demandMw', 'z1.demandMw', 'z1.demandMw', 'z1.supplyTempC', 'z1.demandMw']);
+    expect(rejected).toEqual(['z1.demandMw', 'z1.demandMw', 'z1.demandMw', 'z1.demandMw', 'z1.supplyTempC', 'z1.demandMw']);
     // Reported once: the next tick has no rejections.
     expect(tick(e, T0 + 6_000).alarms.filter((a) => a.code === 'rejected')).toEqual([]);
   });

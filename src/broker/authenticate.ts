@@ -4,6 +4,7 @@ import type { DeviceIdentity } from '../identity/types.ts';
 import { checkPublish, excerpt, parseUsername } from './acl.ts';
 import { reportedError, type BrokerContext } from './context.ts';
 import { SESSION, sessionOf, type ClientSession, type TrackedClient } from './session.ts';
+import { peerCertificateOfClient } from './tls.ts';
 
 /** CONNACK return codes of MQTT 3.1.1. */
 const SERVER_UNAVAILABLE = 3;
@@ -73,7 +74,11 @@ export function createPreConnect(ctx: BrokerContext) {
     if (ctx.closing) return callback(new Error('server is shutting down'), false);
     (client as ConnectingClient)[CONNECT_INFO] = { clientId: packet.clientId, will: packet.will };
     // Valid usernames are `{tenant}/{device}` with no '#', anonymous ones are empty: no two collide.
-    if (packet.clientId !== '') packet.clientId = `${packet.username ?? ''}#${packet.clientId}`;
+    // A certificate login without a username shares the namespace of the device's password login
+    // (a different username is refused in authenticate).
+    const peer = peerCertificateOfClient(client);
+    const owner = packet.username || (peer?.ok ? `${peer.identity.tenant}/${peer.identity.device}` : '');
+    if (packet.clientId !== '') packet.clientId = `${owner}#${packet.clientId}`;
     callback(null, true);
   };
 }
@@ -87,6 +92,17 @@ export function createAuthenticate(ctx: BrokerContext) {
     const result = await authenticator.verifyDeviceDetailed(username, password);
     return result.ok ? result : { ok: false, reason: `${result.reason} (${username})`, revoked: result.reason === 'revoked' };
   };
+  const verifyCertificate = async (subject: DeviceIdentity): Promise<Verdict> => {
+    const name = `${subject.tenant}/${subject.device}`;
+    if (hooks.certificateAuthenticator === undefined) return { ok: false, reason: `client certificate of ${name}: certificate logins are not set up on this server`, revoked: false };
+    const result = await hooks.certificateAuthenticator(subject);
+    if (!result.ok) return { ok: false, reason: `${result.reason} (${name}, by client certificate)`, revoked: result.reason === 'revoked' };
+    // The registry speaks for the device the certificate names, never another one.
+    if (result.identity.tenant !== subject.tenant || result.identity.device !== subject.device) {
+      return { ok: false, reason: `client certificate of ${name} was answered for ${result.identity.tenant}/${result.identity.device}`, revoked: false };
+    }
+    return result;
+  };
 
   return function authenticate(
     client: Client,
@@ -98,9 +114,10 @@ export function createAuthenticate(ctx: BrokerContext) {
     const clientId = info?.clientId ?? client.id;
     const receivedAt = Date.now();
 
-    const refuse = (reason: string, returnCode: number, claimed?: DeviceIdentity | null): void => {
+    /** `key`: what the refusal is about, for the reject throttle (default: the username). */
+    const refuse = (reason: string, returnCode: number, claimed?: DeviceIdentity | null, key = username ?? ''): void => {
       const rejection = { clientId, topic: '', reason: `CONNECT refused: ${reason}`, receivedAt, ...(claimed ? { identity: claimed } : {}) };
-      ctx.rejections.report(`connect\0${excerpt(username ?? '', 200)}`, rejection);
+      ctx.rejections.report(`connect\0${excerpt(key, 200)}`, rejection);
       done(reportedError(rejection.reason, returnCode) as Error & { returnCode: number }, false);
     };
 
@@ -131,6 +148,21 @@ export function createAuthenticate(ctx: BrokerContext) {
       done(null, true);
     };
 
+    const peer = peerCertificateOfClient(client);
+    if (peer !== undefined && !peer.ok) {
+      // Presented but unusable (clientCerts 'optional'; 'required' refuses it at the handshake).
+      return refuse(peer.reason, NOT_AUTHORIZED, username ? parseUsername(username) : null, `unusable certificate ${peer.subject}`);
+    }
+    if (peer !== undefined) {
+      const subject = peer.identity;
+      const name = `${subject.tenant}/${subject.device}`;
+      // The certificate is the credential; a password sent along is not checked.
+      if (username !== undefined && username !== '' && username !== name) {
+        return refuse(`username ${JSON.stringify(excerpt(username, 80))} does not match the client certificate (CN=${name}); send ${name} or no username`, NOT_AUTHORIZED, subject, `certificate CN=${name}`);
+      }
+      return decide(queue.run(() => verifyCertificate(subject)), subject, NOT_AUTHORIZED, `certificate CN=${name}`);
+    }
+
     if (username === undefined || username === '') {
       if (ctx.config.allowAnonymous) return accept(undefined);
       return refuse('no username; anonymous access is disabled, log in as {tenant}/{device} with the device secret', NOT_AUTHORIZED);
@@ -139,19 +171,23 @@ export function createAuthenticate(ctx: BrokerContext) {
     if (claimed === null) {
       return refuse(`username ${JSON.stringify(excerpt(username, 80))} is not of the form {tenant}/{device}`, BAD_USERNAME_OR_PASSWORD);
     }
-    const pending = queue.run(() => verify(username, password));
-    if (pending === null) return refuse(`server busy: ${queue.pending} logins waiting, retry later`, SERVER_UNAVAILABLE, claimed);
-    pending.then(
-      (verdict) => {
-        // The connection may have gone while it waited; aedes ignores the callback then.
-        if (client.closed) return done(null, false);
-        if (!verdict.ok) return refuse(verdict.reason, verdict.revoked ? NOT_AUTHORIZED : BAD_USERNAME_OR_PASSWORD, claimed);
-        accept(verdict.identity);
-      },
-      (err: unknown) => {
-        log.warn({ err, clientId }, 'device authenticator failed');
-        refuse('credential check failed on the server, retry later', SERVER_UNAVAILABLE, claimed);
-      },
-    );
+    return decide(queue.run(() => verify(username, password)), claimed, BAD_USERNAME_OR_PASSWORD, username);
+
+    /** `failCode`: the CONNACK code of a refusal other than revocation. */
+    function decide(pending: Promise<Verdict> | null, claimed: DeviceIdentity, failCode: number, key: string): void {
+      if (pending === null) return refuse(`server busy: ${queue.pending} logins waiting, retry later`, SERVER_UNAVAILABLE, claimed, key);
+      pending.then(
+        (verdict) => {
+          // The connection may have gone while it waited; aedes ignores the callback then.
+          if (client.closed) return done(null, false);
+          if (!verdict.ok) return refuse(verdict.reason, verdict.revoked ? NOT_AUTHORIZED : failCode, claimed, key);
+          accept(verdict.identity);
+        },
+        (err: unknown) => {
+          log.warn({ err, clientId }, 'device authenticator failed');
+          refuse('credential check failed on the server, retry later', SERVER_UNAVAILABLE, claimed, key);
+        },
+      );
+    }
   };
 }

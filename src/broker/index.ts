@@ -3,12 +3,15 @@
  * authenticate.ts (CONNECT: credentials, will ACL, client-id namespacing), authorize-publish.ts
  * (rate limit, ACL, the durable-ack gate), authorize-subscribe.ts (SUBSCRIBE/forward ACL),
  * packet-size-guard.ts, rate-limit.ts, reject-throttle.ts, presence.ts (state topic, hooks,
- * revocation), client-errors.ts, listeners.ts (TCP + WebSocket). This file wires them together.
+ * revocation), client-errors.ts, listeners.ts (TCP, WebSocket, TLS, secure WebSocket), tls.ts
+ * (certificates, login by client certificate), persistence.ts (memory or disk sessions). This
+ * file wires them together.
  */
 import { Aedes, type Client } from 'aedes';
 import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { createAuthenticate, createPreConnect } from './authenticate.ts';
@@ -18,19 +21,29 @@ import { watchClientErrors } from './client-errors.ts';
 import type { BrokerContext } from './context.ts';
 import { startListeners } from './listeners.ts';
 import { guardPacketSize } from './packet-size-guard.ts';
+import { openPersistence, type AedesPersistenceHandle } from './persistence.ts';
 import { trackPresence, watchRevocations } from './presence.ts';
 import { RejectThrottle } from './reject-throttle.ts';
 import { DeviceRegistry, sessionOf } from './session.ts';
-import type { BrokerHooks, BrokerRejection, RunningBroker } from './types.ts';
+import { attachPeerCertificate, loadBrokerTls, type PeerCertificate } from './tls.ts';
+import type { BrokerHooks, BrokerRejection, RunningBroker, StartBrokerOptions } from './types.ts';
 
-export type { BrokerHooks, BrokerRejection, DevicePublish, RunningBroker } from './types.ts';
+export type { BrokerHooks, BrokerRejection, DevicePublish, PersistenceInfo, RunningBroker, StartBrokerOptions } from './types.ts';
+export { DISK_PERSISTENCE_PACKAGES } from './persistence.ts';
 
 /** aedes refuses topics deeper than this itself (its router cannot go further); ours is stricter. */
 const AEDES_MAX_TOPIC_LEVELS = 100;
 
-export async function startBroker(config: Config['broker'], hooks: BrokerHooks, logger: Logger): Promise<RunningBroker> {
+export async function startBroker(config: Config['broker'], hooks: BrokerHooks, logger: Logger, options: StartBrokerOptions = {}): Promise<RunningBroker> {
   const log = logger.bindings().component === undefined ? logger.child({ component: 'broker' }) : logger;
   const limits = config.limits;
+
+  if (config.tls.clientCerts !== 'off' && (config.tls.enabled || config.wss.enabled) && hooks.certificateAuthenticator === undefined) {
+    throw new Error(`broker.tls.clientCerts is '${config.tls.clientCerts}' but no certificateAuthenticator hook was given to check certificate logins against the device registry`);
+  }
+  // Files first: a bad certificate path should fail before anything is opened.
+  const tlsOptions: TlsOptions | undefined = config.tls.enabled || config.wss.enabled ? await loadBrokerTls(config.tls) : undefined;
+  const persistence = await openPersistence(config.persistence, options.dataDir, log);
 
   const emitRejection = (rejection: BrokerRejection): void => {
     log.info({ device: rejection.identity ? `${rejection.identity.tenant}/${rejection.identity.device}` : undefined, clientId: rejection.clientId, reason: rejection.reason }, 'rejected');
@@ -53,6 +66,7 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
   };
 
   const aedes = new Aedes({
+    ...(persistence.instance ? { persistence: persistence.instance as never } : {}),
     drainTimeout: limits.drainTimeoutMs,
     maxTopicLevels: AEDES_MAX_TOPIC_LEVELS,
     // Client ids are namespaced by username (see authenticate.ts), so allow room beyond MQTT 3.1's 23.
@@ -82,11 +96,18 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
   trackPresence(ctx);
   // aedes emits 'error' for persistence failures; unhandled it would end the process.
   (aedes as EventEmitter).on('error', (err: Error) => log.error({ err }, 'aedes error'));
-  await aedes.listen();
+  try {
+    await aedes.listen();
+  } catch (err) {
+    await persistence.close().catch(() => undefined);
+    throw err;
+  }
+  if (persistence.instance) keepWillsOnShutdown(ctx, persistence.instance);
   watchRevocations(ctx);
 
-  const handle = (conn: Duplex, req?: IncomingMessage): void => {
+  const handle = (conn: Duplex, req?: IncomingMessage, peer?: PeerCertificate): void => {
     const client = aedes.handle(conn, req);
+    attachPeerCertificate(client, peer);
     guardPacketSize(conn, limits.maxPacketBytes, (announced) => {
       const session = sessionOf(client);
       ctx.rejections.report(`${session?.device.key ?? 'unauthenticated'}\0size`, {
@@ -102,9 +123,10 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
 
   let listeners;
   try {
-    listeners = await startListeners(ctx, handle);
+    listeners = await startListeners(ctx, handle, tlsOptions);
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await persistence.close().catch(() => undefined);
     ctx.devices.close();
     throw err;
   }
@@ -127,6 +149,7 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
     await flushWrites(aedes, deadline);
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await listeners.closed(deadline);
+    await persistence.close().catch((err: unknown) => log.error({ err }, 'closing the session store failed'));
     ctx.devices.close();
     ctx.rejections.flush();
     log.info('MQTT broker closed');
@@ -136,6 +159,9 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
     aedes,
     tcpPort: listeners.tcpPort,
     wsPort: listeners.wsPort,
+    tlsPort: listeners.tlsPort,
+    wssPort: listeners.wssPort,
+    persistence: persistence.info,
     publish(topic, payload, opts) {
       return new Promise((resolve, reject) => {
         aedes.publish(
@@ -163,4 +189,15 @@ async function flushWrites(aedes: Aedes, deadline: number): Promise<void> {
   // mqtt-packet corks the socket until the next tick, so look after one turn of the loop.
   await new Promise((r) => setImmediate(r));
   while (pending() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * On a graceful shutdown the devices' wills are not published (a server restart says nothing
+ * about the devices), but they stay stored: a device that does not come back to the next broker
+ * gets its will published by that broker (aedes fires wills of brokers that stopped
+ * heartbeating), one that does come back replaces it at CONNECT.
+ */
+function keepWillsOnShutdown(ctx: BrokerContext, persistence: AedesPersistenceHandle): void {
+  const delWill = persistence.delWill.bind(persistence);
+  persistence.delWill = (client) => (ctx.closing ? Promise.resolve(undefined) : delWill(client));
 }

@@ -1,6 +1,5 @@
-import type { DeviceIdentity } from '../identity/types.ts';
-import { configSchema, type Config } from '../config/schema.ts';
-import type { DeviceAuthenticator, DeviceVerification } from '../identity/types.ts';
+import { configSchema, type Config, type ConfigInput } from '../config/schema.ts';
+import type { DeviceAuthenticator, DeviceIdentity, DeviceVerification } from '../identity/types.ts';
 
 /**
  * In-memory device authenticator over plain secrets, for tests and throwaway demos only (the real
@@ -35,6 +34,15 @@ export class MapAuthenticator implements DeviceAuthenticator {
     return { ok: true, identity: { tenant, device } };
   }
 
+  /** Login by client certificate (BrokerHooks.certificateAuthenticator): known and not revoked. */
+  async verifyCertificateSubject(subject: DeviceIdentity): Promise<DeviceVerification> {
+    this.calls++;
+    const key = `${subject.tenant}/${subject.device}`;
+    if (!this.secrets.has(key)) return { ok: false, reason: 'unknown device' };
+    if (this.revoked.has(key)) return { ok: false, reason: 'revoked' };
+    return { ok: true, identity: { tenant: subject.tenant, device: subject.device } };
+  }
+
   async verifyDevice(username: string, password: Buffer | string | undefined): Promise<DeviceIdentity | null> {
     const result = await this.verifyDeviceDetailed(username, password);
     return result.ok ? result.identity : null;
@@ -45,14 +53,25 @@ export class MapAuthenticator implements DeviceAuthenticator {
   }
 }
 
-/** Broker config on 127.0.0.1 with ephemeral ports, for tests. */
-export function localBrokerConfig(overrides: { allowAnonymous?: boolean; limits?: Partial<Config['broker']['limits']> } = {}): Config['broker'] {
+/** A `ConfigInput['broker']` section, for overrides. */
+type BrokerInput = NonNullable<ConfigInput['broker']>;
+
+/**
+ * Broker config on 127.0.0.1 with ephemeral ports, for tests. Sessions in memory unless
+ * `persistence` says otherwise; TLS listeners (tls/wss) stay off unless given.
+ */
+export function localBrokerConfig(
+  overrides: { allowAnonymous?: boolean; limits?: Partial<Config['broker']['limits']>; tls?: BrokerInput['tls']; wss?: BrokerInput['wss']; persistence?: BrokerInput['persistence'] } = {},
+): Config['broker'] {
   return configSchema.parse({
     broker: {
       tcp: { host: '127.0.0.1', port: 0 },
       ws: { host: '127.0.0.1', port: 0 },
       allowAnonymous: overrides.allowAnonymous ?? false,
       limits: overrides.limits ?? {},
+      persistence: overrides.persistence ?? { kind: 'memory' },
+      ...(overrides.tls ? { tls: { host: '127.0.0.1', port: 0, ...overrides.tls } } : {}),
+      ...(overrides.wss ? { wss: { host: '127.0.0.1', port: 0, ...overrides.wss } } : {}),
     },
   }).broker;
 }
@@ -75,9 +94,9 @@ function str(s: string): Buffer {
   return Buffer.concat([len, body]);
 }
 
-/** Raw MQTT 3.1.1 CONNECT (clean session, keepalive 60 s), for raw-socket tests. */
-export function encodeConnect(clientId: string, username?: string, password?: string): Buffer {
-  const flags = 0x02 | (username !== undefined ? 0x80 : 0) | (password !== undefined ? 0x40 : 0);
+/** Raw MQTT 3.1.1 CONNECT (keepalive 60 s; clean session unless `clean: false`), for raw-socket tests. */
+export function encodeConnect(clientId: string, username?: string, password?: string, opts: { clean?: boolean } = {}): Buffer {
+  const flags = (opts.clean === false ? 0 : 0x02) | (username !== undefined ? 0x80 : 0) | (password !== undefined ? 0x40 : 0);
   const body = Buffer.concat([
     str('MQTT'),
     Buffer.from([4, flags, 0, 60]),

@@ -1,6 +1,6 @@
 import type { Aedes } from 'aedes';
 import type { ParsedTopic } from '../contract/topics.ts';
-import type { DeviceAuthenticator, DeviceIdentity } from '../identity/types.ts';
+import type { DeviceAuthenticator, DeviceIdentity, DeviceVerification } from '../identity/types.ts';
 
 export interface DevicePublish {
   /** Authenticated gateway (with allowAnonymous: the device named in the topic). */
@@ -37,6 +37,13 @@ export interface BrokerHooks {
   onReject(rejection: BrokerRejection): void;
   /** Accepted but noteworthy (a QoS 1/2 flood being throttled); at most once per second per device. */
   onWarning?(identity: DeviceIdentity, warning: string): void;
+  /**
+   * Login by client certificate (broker.tls.clientCerts optional/required): the certificate is
+   * valid and chains to broker.tls.caFile, its subject CN names `{tenant}/{device}`. Answer
+   * whether that device exists and is not revoked — no secret is involved. Without this hook,
+   * client certificates are refused (the broker will not start with clientCerts on).
+   */
+  certificateAuthenticator?(subject: DeviceIdentity): Promise<DeviceVerification>;
   onConnect?(identity: DeviceIdentity, clientId: string): void;
   onDisconnect?(identity: DeviceIdentity, clientId: string, reason: string): void;
 }
@@ -46,6 +53,10 @@ export interface RunningBroker {
   /** Actually bound ports (config port 0 = ephemeral); undefined when the listener is disabled. */
   readonly tcpPort: number | undefined;
   readonly wsPort: number | undefined;
+  readonly tlsPort: number | undefined;
+  readonly wssPort: number | undefined;
+  /** Where sessions, queued QoS 1 messages and retained messages live. */
+  readonly persistence: PersistenceInfo;
   /** Server-originated publish (cmd, dispatch, reject notices); never fed to onDevicePublish. */
   publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
   connectedClients(): number;
@@ -53,3 +64,14 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
+
+export interface PersistenceInfo {
+  kind: 'memory' | 'disk';
+  /** The directory of the disk store. */
+  dir?: string;
+}
+
+export interface StartBrokerOptions {
+  /** The server's data dir; disk persistence defaults to `${dataDir}/broker`. */
+  dataDir?: string;
+}

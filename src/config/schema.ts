@@ -21,17 +21,71 @@ export const brokerLimitsSchema = z.object({
     .prefault({}),
 });
 
+/**
+ * MQTT over TLS. The certificate settings here also serve the secure WebSocket listener (`wss`).
+ * Client certificates (`clientCerts` optional/required, `caFile` = the CA that signs them) log a
+ * device in from the certificate subject: CN = `{tenant}/{device}`, exactly the MQTT username.
+ */
+export const brokerTlsSchema = z.object({
+  enabled: z.boolean().default(false),
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(8883),
+  /** PEM server certificate (chain), and its private key. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** PEM CA bundle that client certificates must chain to. */
+  caFile: z.string().min(1).optional(),
+  /** off: none asked for; optional: a valid one logs in, none falls back to password; required: refused at the TLS handshake without one. */
+  clientCerts: z.enum(['off', 'optional', 'required']).default('off'),
+});
+
+export const brokerPersistenceSchema = z.object({
+  /** memory: sessions, queued QoS 1 messages and retained messages end with the process; disk: they survive a restart. */
+  kind: z.enum(['memory', 'disk']).default('disk'),
+  /** Default `${dataDir}/broker`. */
+  dir: z.string().min(1).optional(),
+});
+
+export const apiTlsSchema = z.object({
+  enabled: z.boolean().default(false),
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+});
+
+type Issue = { path: string[]; message: string };
+
+function requireFiles(tls: { certFile?: string | undefined; keyFile?: string | undefined }, at: string[], because: string): Issue[] {
+  const issues: Issue[] = [];
+  if (tls.certFile === undefined) issues.push({ path: [...at, 'certFile'], message: `required when ${because} (PEM server certificate)` });
+  if (tls.keyFile === undefined) issues.push({ path: [...at, 'keyFile'], message: `required when ${because} (PEM private key)` });
+  return issues;
+}
+
+const brokerSchema = z
+  .object({
+    /** Embedded aedes broker; `external` connects ingest workers to another broker (scale-out). */
+    tcp: listener(1883).prefault({}),
+    ws: listener(8083).extend({ path: z.string().default('/mqtt') }).prefault({}),
+    tls: brokerTlsSchema.prefault({}),
+    /** Secure WebSocket; uses the certificate settings of `tls`. */
+    wss: listener(8084).extend({ enabled: z.boolean().default(false), path: z.string().default('/mqtt') }).prefault({}),
+    allowAnonymous: z.boolean().default(false),
+    limits: brokerLimitsSchema.prefault({}),
+    persistence: brokerPersistenceSchema.prefault({}),
+  })
+  .superRefine((broker, ctx) => {
+    const issues: Issue[] = [];
+    const secure = [broker.tls.enabled && 'tls.enabled', broker.wss.enabled && 'wss.enabled'].filter(Boolean).join(' or ');
+    if (secure !== '') issues.push(...requireFiles(broker.tls, ['tls'], `${secure} is true`));
+    if (broker.tls.clientCerts !== 'off' && broker.tls.caFile === undefined) {
+      issues.push({ path: ['tls', 'caFile'], message: `required when tls.clientCerts is '${broker.tls.clientCerts}' (PEM CA that signs the device certificates)` });
+    }
+    for (const issue of issues) ctx.addIssue({ code: 'custom', input: broker, ...issue });
+  });
+
 export const configSchema = z.object({
   dataDir: z.string().default('./data'),
-  broker: z
-    .object({
-      /** Embedded aedes broker; `external` connects ingest workers to another broker (scale-out). */
-      tcp: listener(1883).prefault({}),
-      ws: listener(8083).extend({ path: z.string().default('/mqtt') }).prefault({}),
-      allowAnonymous: z.boolean().default(false),
-      limits: brokerLimitsSchema.prefault({}),
-    })
-    .prefault({}),
+  broker: brokerSchema.prefault({}),
   ingest: z
     .object({
       /** Longest a QoS 1 PUBACK waits for the group commit (fsync) it belongs to. */
@@ -53,6 +107,12 @@ export const configSchema = z.object({
       enabled: z.boolean().default(true),
       host: z.string().default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(8080),
+      /** HTTPS for the API (see src/server/tls.ts). */
+      tls: apiTlsSchema.prefault({}),
+    })
+    .superRefine((api, ctx) => {
+      if (!api.tls.enabled) return;
+      for (const issue of requireFiles(api.tls, ['tls'], 'tls.enabled is true')) ctx.addIssue({ code: 'custom', input: api, ...issue });
     })
     .prefault({}),
   log: z
@@ -63,3 +123,6 @@ export const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type BrokerLimits = z.infer<typeof brokerLimitsSchema>;
+export type BrokerTls = z.infer<typeof brokerTlsSchema>;
+export type BrokerPersistence = z.infer<typeof brokerPersistenceSchema>;
+export type ApiTls = z.infer<typeof apiTlsSchema>;

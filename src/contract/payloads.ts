@@ -86,7 +86,7 @@ export const birthPayloadSchema = z
   .object({
     type: deviceTypeSchema,
     firmware: z.string().min(1).max(64),
-    interval_s: z.number().positive().max(86_400).meta({ description: 'Nominal sample interval in seconds; staleness is judged against it.' }),
+    interval_s: z.number().positive().max(86_400).meta({ description: 'Nominal seconds between data messages (with batching: between batches); a device silent for 3 intervals is shown as stale.' }),
     metrics: z.record(metricNameSchema, metricDeclarationSchema).refine((m) => Object.keys(m).length > 0, 'declare at least one metric'),
     seq: seqSchema.optional().meta({ description: 'The first data seq after this birth; resets duplicate detection.' }),
     ts: timestampSchema.optional(),

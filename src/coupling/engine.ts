@@ -59,6 +59,7 @@ export class DispatchEngine {
   private planAlarm: Alarm | undefined;
   private lastTickTs: number | undefined;
   private tickCount = 0;
+  /** Solution of the last optimal tick (the snapshot's own copies), held when a tick fails. */
   private lastGood: { x: Float64Array; y: Float64Array } | undefined;
   private readonly co2Price: number;
   private readonly autoReplan: boolean;
@@ -213,10 +214,8 @@ export class DispatchEngine {
     this.phase[2] = solveUs;
 
     const n = model.lp.numCols;
-    for (let j = 0; j < n; j++) this.prev[j] = x[j]!;
-    if (!this.lastGood) this.lastGood = { x: new Float64Array(n), y: new Float64Array(model.lp.numRows) };
-    this.lastGood.x.set((x as Float64Array).subarray(0, n));
-    this.lastGood.y.set((y as Float64Array).subarray(0, model.lp.numRows));
+    if (x instanceof Float64Array) this.prev.set(x.subarray(0, n));
+    else for (let j = 0; j < n; j++) this.prev[j] = x[j]!;
     this.lastTickTs = now;
     this.lastTs = now;
     this.lastObjective = objective;
@@ -279,6 +278,7 @@ export class DispatchEngine {
     // of this tick's numbers, built on first access and cached: the tick itself only solves,
     // prices and totals; whoever reads a record pays for building it (see bench dispatch).
     const view = snapshotTick(model, x, y, this.storageValue, this.plan?.ok ?? false);
+    if (status === 'optimal') this.lastGood = view;
     const inputValues = this.values.slice();
     const inputStates = this.states.slice();
     const defs = this.registry.defs;

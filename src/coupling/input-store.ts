@@ -90,7 +90,8 @@ export class InputStore {
 
   private check(def: InputDef, value: number, ts: number): string | undefined {
     const b = def.binding!;
-    if (typeof value !== 'number' || Number.isNaN(value)) return 'rejected NaN';
+    if (typeof value !== 'number') return `rejected non-numeric value ${JSON.stringify(value)?.slice(0, 40)}`;
+    if (Number.isNaN(value)) return 'rejected NaN';
     if (!Number.isFinite(value)) return `rejected ${value > 0 ? '+' : '-'}Infinity`;
     if (typeof ts !== 'number' || !Number.isFinite(ts)) return `rejected reading without a valid timestamp (${String(ts)})`;
     if (value < b.min) {

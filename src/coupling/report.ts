@@ -86,7 +86,20 @@ export interface ReportLayout {
   inputSupply: number[][];
   elRow: number;
   gasRow: number;
+  /** Per unit, for KPIs: kind code, and [column, coefficient position] pairs into its zone and its waste-heat source. */
+  kpiKind: Uint8Array;
+  /** Slack columns that are real costs, not penalties (waste diverted elsewhere). */
+  realCostSlack: Uint8Array;
+  heatEntries: Int32Array[];
+  sourceEntries: Int32Array[];
 }
+
+/** Unit kind codes for the KPI loop. */
+const K_FOSSIL = 1;
+const K_WASTE = 2;
+const K_HP_WASTE = 3;
+const K_RENEWABLE = 4;
+const K_OTHER = 5;
 
 export function reportLayout(model: CompiledModel): ReportLayout {
   const lp = model.lp;
@@ -131,7 +144,40 @@ export function reportLayout(model: CompiledModel): ReportLayout {
       byRow.set(row, g);
     }
   });
+  const kpiKind = new Uint8Array(model.units.length);
+  const heatEntries: Int32Array[] = [];
+  const sourceEntries: Int32Array[] = [];
+  const heatIdx = kindIdx('heat');
+  const whIdx = kindIdx('waste_heat');
+  model.units.forEach((cu, ui) => {
+    const u = cu.unit;
+    kpiKind[ui] =
+      u.kind === 'gas_boiler' || u.kind === 'gas_chp'
+        ? K_FOSSIL
+        : u.kind === 'waste_heat_source' || u.kind === 'wte_chp'
+          ? K_WASTE
+          : u.kind === 'heat_pump' && u.sourceBus !== undefined
+            ? K_HP_WASTE
+            : u.kind === 'pv' || u.kind === 'wind'
+              ? K_RENEWABLE
+              : K_OTHER;
+    const e = entries[ui]!;
+    const h: number[] = [];
+    const src: number[] = [];
+    for (let k = 0; k < e.length; k += 3) {
+      if (e[k + 2] === heatIdx) h.push(e[k]!, e[k + 1]!);
+      else if (e[k + 2] === whIdx) src.push(e[k]!, e[k + 1]!);
+    }
+    heatEntries.push(Int32Array.from(h));
+    sourceEntries.push(Int32Array.from(src));
+  });
+  const realCostSlack = new Uint8Array(lp.numCols);
+  for (const cb of model.buses) if (cb.kind === 'waste') for (const d of cb.dump) realCostSlack[d] = 1;
   return {
+    kpiKind,
+    realCostSlack,
+    heatEntries,
+    sourceEntries,
     entries,
     meritGroups: [...byRow.values()],
     mainCol,
@@ -315,7 +361,7 @@ export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLi
     if (xj === 0) continue;
     co2 += model.colCo2[j]! * xj;
     const k = model.colKind[j];
-    if (k === ColKind.Slack) penalty += lp.colCost[j]! * xj;
+    if (k === ColKind.Slack && !layout.realCostSlack[j]) penalty += lp.colCost[j]! * xj;
     else if (k !== ColKind.Storage) cost += lp.colCost[j]! * xj;
   }
   let renewableCurtailed = 0;
@@ -323,11 +369,12 @@ export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLi
   let fossil = 0;
   let wasteHeat = 0;
   const bySource: Record<string, number> = {};
+  const vals = lp.values;
+  const kinds = layout.kpiKind;
   for (let ui = 0; ui < model.units.length; ui++) {
-    const cu = model.units[ui]!;
-    const u = cu.unit;
-    if (u.kind === 'pv' || u.kind === 'wind') {
-      const col = cu.cols[0]![0]!;
+    const kind = kinds[ui]!;
+    if (kind === K_RENEWABLE) {
+      const col = model.units[ui]!.cols[0]![0]!;
       const curtailed = x[col]!;
       renewableCurtailed += curtailed;
       const pen = lp.colCost[col]! * curtailed;
@@ -335,15 +382,22 @@ export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLi
       penalty += pen;
       continue;
     }
-    const f = flowsOf(model, layout, ui, x);
-    const heat = Math.max(0, f[HEAT]!);
+    const he = layout.heatEntries[ui]!;
+    let heat = 0;
+    for (let k = 0; k < he.length; k += 2) heat += vals[he[k + 1]!]! * x[he[k]!]!;
     if (heat <= 1e-12) continue;
     heatSupplied += heat;
+    const u = model.units[ui]!.unit;
     const key = u.kind === 'waste_heat_source' ? 'waste_heat_direct' : u.kind;
     bySource[key] = (bySource[key] ?? 0) + heat;
-    if (u.kind === 'gas_boiler' || u.kind === 'gas_chp') fossil += heat;
-    else if (u.kind === 'waste_heat_source' || u.kind === 'wte_chp') wasteHeat += heat;
-    else if (u.kind === 'heat_pump' && u.sourceBus !== undefined) wasteHeat += Math.max(0, -f[WHEAT]!);
+    if (kind === K_FOSSIL) fossil += heat;
+    else if (kind === K_WASTE) wasteHeat += heat;
+    else if (kind === K_HP_WASTE) {
+      const se = layout.sourceEntries[ui]!;
+      let src = 0;
+      for (let k = 0; k < se.length; k += 2) src -= vals[se[k + 1]!]! * x[se[k]!]!;
+      wasteHeat += Math.max(0, src);
+    }
   }
   for (const cs of model.storages) {
     const s = cs.storage;

@@ -25,12 +25,19 @@ export type SimplexStatus = 'optimal' | 'infeasible' | 'iteration_limit' | 'nume
 
 export interface SimplexOptions {
   maxIterations?: number;
-  /** Refactorise the basis inverse after this many updates. */
+  /**
+   * Refactorise the basis inverse after this many updates at the latest. Before that, accuracy
+   * is checked (primal and dual residuals) whenever the inverse was updated, and a drift beyond
+   * 1e-9 triggers a refactorisation, so the cap is a safety net, not the usual trigger.
+   */
   refactorEvery?: number;
   primalTol?: number;
   dualTol?: number;
   pivotTol?: number;
 }
+
+/** Inverse entries below this are round-off from cancellation (the bases are well scaled, O(1)). */
+const DROP = 1e-13;
 
 export class BoundedDualSimplex {
   readonly n: number;
@@ -54,6 +61,14 @@ export class BoundedDualSimplex {
   private readonly posOf: Int32Array;
   private readonly atUpper: Uint8Array;
   private readonly binv: Float64Array;
+  /**
+   * Nonzero pattern of each row of the inverse (it is ~5 % dense on dispatch bases): row i's
+   * column indices are rowNz[i*m .. i*m + rowCnt[i]); inList marks membership. Entries that
+   * cancel to zero stay listed until the next refactorisation.
+   */
+  private readonly rowNz: Int32Array;
+  private readonly rowCnt: Int32Array;
+  private readonly inList: Uint8Array;
   private readonly work: Float64Array; // m
   private readonly work2: Float64Array; // m
   private readonly colq: Float64Array; // m
@@ -63,6 +78,9 @@ export class BoundedDualSimplex {
   private readonly flips: Int32Array;
   private readonly facW: Float64Array; // m*m scratch for refactorisation
   private updates = 0;
+  /** The inverse was updated during the current solve (residuals must be checked). */
+  private touched = false;
+  refactorsForAccuracy = 0;
   private hasBasis = false;
   private readonly maxIter: number;
   private readonly refactorEvery: number;
@@ -89,6 +107,9 @@ export class BoundedDualSimplex {
     this.posOf = new Int32Array(N).fill(-1);
     this.atUpper = new Uint8Array(N);
     this.binv = new Float64Array(m * m);
+    this.rowNz = new Int32Array(m * m);
+    this.rowCnt = new Int32Array(m);
+    this.inList = new Uint8Array(m * m);
     this.work = new Float64Array(m);
     this.work2 = new Float64Array(m);
     this.colq = new Float64Array(m);
@@ -98,7 +119,7 @@ export class BoundedDualSimplex {
     this.flips = new Int32Array(N);
     this.facW = new Float64Array(m * m);
     this.maxIter = opts.maxIterations ?? Math.max(1000, 20 * (n + m));
-    this.refactorEvery = opts.refactorEvery ?? 100;
+    this.refactorEvery = opts.refactorEvery ?? 5000;
     this.tolP = opts.primalTol ?? 1e-9;
     this.tolD = opts.dualTol ?? 1e-9;
     this.tolPiv = opts.pivotTol ?? 1e-9;
@@ -180,8 +201,27 @@ export class BoundedDualSimplex {
       this.posOf[n + r] = r;
       binv[r * m + r] = -1;
     }
+    this.rebuildLists();
     this.updates = 0;
     this.hasBasis = true;
+  }
+
+  /** Recomputes the row nonzero lists from the inverse. */
+  private rebuildLists(): void {
+    const { m, binv, rowNz, rowCnt, inList } = this;
+    for (let i = 0; i < m; i++) {
+      const row = i * m;
+      let c = 0;
+      for (let k = 0; k < m; k++) {
+        const v = binv[row + k]!;
+        if (v !== 0 && !(v > DROP || v < -DROP)) binv[row + k] = 0;
+        if (binv[row + k] !== 0) {
+          inList[row + k] = 1;
+          rowNz[row + c++] = k;
+        } else inList[row + k] = 0;
+      }
+      rowCnt[i] = c;
+    }
   }
 
   /** B^-1 a_j into out. */
@@ -205,22 +245,43 @@ export class BoundedDualSimplex {
 
   /** Replaces basis position r by the column whose B^-1 a is w (product-form update in place). */
   private pivotInverse(r: number, w: Float64Array): void {
-    const { m, binv } = this;
+    const { m, binv, rowNz, rowCnt, inList } = this;
     const piv = w[r]!;
     const rowR = r * m;
+    const cntR = rowCnt[r]!;
     const inv = 1 / piv;
-    for (let k = 0; k < m; k++) binv[rowR + k]! *= inv;
+    for (let t = 0; t < cntR; t++) binv[rowR + rowNz[rowR + t]!]! *= inv;
     for (let i = 0; i < m; i++) {
       if (i === r) continue;
       const f = w[i]!;
       if (f === 0) continue;
       const rowI = i * m;
-      for (let k = 0; k < m; k++) {
+      let cnt = rowCnt[i]!;
+      for (let t = 0; t < cntR; t++) {
+        const k = rowNz[rowR + t]!;
         const b = binv[rowR + k]!;
-        if (b !== 0) binv[rowI + k]! -= f * b;
+        if (b === 0) continue;
+        if (inList[rowI + k] === 0) {
+          inList[rowI + k] = 1;
+          rowNz[rowI + cnt++] = k;
+        }
+        binv[rowI + k]! -= f * b;
       }
+      // Entries that cancelled leave round-off residue; drop it so rows stay sparse.
+      let keep = 0;
+      for (let t = 0; t < cnt; t++) {
+        const k = rowNz[rowI + t]!;
+        const v = binv[rowI + k]!;
+        if (v > DROP || v < -DROP) rowNz[rowI + keep++] = k;
+        else {
+          binv[rowI + k] = 0;
+          inList[rowI + k] = 0;
+        }
+      }
+      rowCnt[i] = keep;
     }
     this.updates++;
+    this.touched = true;
   }
 
   /** Gauss-Jordan inverse of the basis with partial pivoting. False when singular. */
@@ -274,6 +335,7 @@ export class BoundedDualSimplex {
         }
       }
     }
+    this.rebuildLists();
     this.updates = 0;
     this.refactorizations++;
     return true;
@@ -283,11 +345,16 @@ export class BoundedDualSimplex {
   private computeDuals(): void {
     const { n, m, binv, y, d, cost, lp } = this;
     y.fill(0);
+    const { rowNz, rowCnt } = this;
     for (let r = 0; r < m; r++) {
       const c = cost[this.head[r]!]!;
       if (c === 0) continue;
       const row = r * m;
-      for (let k = 0; k < m; k++) y[k]! += c * binv[row + k]!;
+      const cnt = rowCnt[r]!;
+      for (let t = 0; t < cnt; t++) {
+        const k = rowNz[row + t]!;
+        y[k]! += c * binv[row + k]!;
+      }
     }
     for (let j = 0; j < n; j++) {
       if (this.posOf[j]! >= 0) {
@@ -320,19 +387,24 @@ export class BoundedDualSimplex {
       x[j] = v;
       q[i]! -= v;
     }
+    const { rowNz, rowCnt } = this;
     for (let r = 0; r < m; r++) {
       let s = 0;
       const row = r * m;
-      for (let k = 0; k < m; k++) {
-        const qk = q[k]!;
-        if (qk !== 0) s += binv[row + k]! * qk;
+      const cnt = rowCnt[r]!;
+      for (let t = 0; t < cnt; t++) {
+        const k = rowNz[row + t]!;
+        s += binv[row + k]! * q[k]!;
       }
       x[this.head[r]!] = -s;
     }
   }
 
-  /** Puts each nonbasic variable at the bound its reduced cost prefers. False if one cannot (infinite bound). */
-  private makeDualFeasible(tol: number): { ok: boolean; flipped: number } {
+  /**
+   * Puts each nonbasic variable at the bound its reduced cost prefers. Returns how many moved,
+   * or -1 when one cannot (an infinite bound).
+   */
+  private makeDualFeasible(tol: number): number {
     const { n, m, d, lo, hi } = this;
     let flipped = 0;
     for (let j = 0; j < n + m; j++) {
@@ -343,20 +415,45 @@ export class BoundedDualSimplex {
       }
       const dj = d[j]!;
       if (dj < -tol && !this.atUpper[j]) {
-        if (hi[j] === Infinity) return { ok: false, flipped };
+        if (hi[j] === Infinity) return -1;
         this.atUpper[j] = 1;
         flipped++;
       } else if (dj > tol && this.atUpper[j]) {
-        if (lo[j] === -Infinity) return { ok: false, flipped };
+        if (lo[j] === -Infinity) return -1;
         this.atUpper[j] = 0;
         flipped++;
       } else if (this.atUpper[j] ? hi[j] === Infinity : lo[j] === -Infinity) {
         // A nonbasic variable must sit at a finite bound.
         this.atUpper[j] = this.atUpper[j] ? 0 : 1;
-        if (!Number.isFinite(this.atUpper[j] ? hi[j]! : lo[j]!)) return { ok: false, flipped };
+        if (!Number.isFinite(this.atUpper[j] ? hi[j]! : lo[j]!)) return -1;
       }
     }
-    return { ok: true, flipped };
+    return flipped;
+  }
+
+  /** max |c_j - a_j' y| over basic columns, relative to the terms: zero when y is exact. */
+  private dualResidual(): number {
+    const { n, m, lp, y, cost } = this;
+    let worst = 0;
+    for (let r = 0; r < m; r++) {
+      const j = this.head[r]!;
+      let d: number;
+      let mag = 1 + Math.abs(cost[j]!);
+      if (j >= n) {
+        d = y[j - n]!;
+        mag += Math.abs(d);
+      } else {
+        d = cost[j]!;
+        for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) {
+          const t = lp.values[k]! * y[lp.rowIndex[k]!]!;
+          d -= t;
+          mag += Math.abs(t);
+        }
+      }
+      const e = Math.abs(d) / mag;
+      if (e > worst) worst = e;
+    }
+    return worst;
   }
 
   /** max |A x - r| relative to the magnitude of the terms. */
@@ -398,6 +495,7 @@ export class BoundedDualSimplex {
   private solveInner(changed: Int32Array | undefined, changedCount: number): SimplexStatus {
     const { n, m, x, lo, hi } = this;
     this.syncProblem();
+    this.touched = false;
     if (!this.hasBasis) this.slackBasis();
     else if (changedCount > 0) {
       let needRefactor = false;
@@ -417,7 +515,7 @@ export class BoundedDualSimplex {
     if (this.updates >= this.refactorEvery && !this.refactor()) this.slackBasis();
 
     this.computeDuals();
-    if (!this.makeDualFeasible(this.tolD).ok) return 'unbounded_box';
+    if (this.makeDualFeasible(this.tolD) < 0) return 'unbounded_box';
     this.computePrimal();
 
     let cleanups = 0;
@@ -437,8 +535,9 @@ export class BoundedDualSimplex {
         else continue;
         let w = 0;
         const row = i * m;
-        for (let k = 0; k < m; k++) {
-          const b = this.binv[row + k]!;
+        const cnt = this.rowCnt[i]!;
+        for (let t = 0; t < cnt; t++) {
+          const b = this.binv[row + this.rowNz[row + t]!]!;
           w += b * b;
         }
         const score = (infeas * infeas) / w;
@@ -447,6 +546,17 @@ export class BoundedDualSimplex {
           r = i;
         }
       }
+      if (r < 0 && fresh && this.touched && this.updates > 0 && (this.residual() > 1e-9 || this.dualResidual() > 1e-9)) {
+        // The updated inverse has drifted: refactorise and recompute before trusting the point.
+        this.refactorsForAccuracy++;
+        if (!this.refactor()) return 'numerical';
+        this.touched = false;
+        this.computeDuals();
+        this.makeDualFeasible(this.tolD);
+        this.computePrimal();
+        if (++cleanups > 20) return 'numerical';
+        continue;
+      }
       if (r < 0 && fresh) {
         let obj = 0;
         for (let j = 0; j < n; j++) obj += this.cost[j]! * x[j]!;
@@ -454,33 +564,14 @@ export class BoundedDualSimplex {
         return 'optimal';
       }
       if (r < 0) {
-        // Primal feasible: verify from scratch before declaring optimality.
+        // Primal feasible after pivots: recompute duals and primal values from the inverse, and
+        // let the fresh-path checks above (residuals, feasibility) decide on the next pass.
         fresh = true;
-        if (this.updates > 0 && this.residual() > 1e-9) {
-          if (!this.refactor()) return 'numerical';
-          this.computeDuals();
-          this.makeDualFeasible(this.tolD);
-          this.computePrimal();
-          if (++cleanups > 20) return 'numerical';
-          continue;
-        }
         this.computeDuals();
-        const fix = this.makeDualFeasible(this.tolD * 100);
-        if (!fix.ok) return 'unbounded_box';
-        if (fix.flipped > 0) {
-          this.computePrimal();
-          if (++cleanups > 20) return 'numerical';
-          continue;
-        }
+        if (this.makeDualFeasible(this.tolD * 100) < 0) return 'unbounded_box';
         this.computePrimal();
-        if (this.primalInfeasible()) {
-          if (++cleanups > 20) return 'numerical';
-          continue;
-        }
-        let obj = 0;
-        for (let j = 0; j < n; j++) obj += this.cost[j]! * x[j]!;
-        this.objective = obj;
-        return 'optimal';
+        if (++cleanups > 20) return 'numerical';
+        continue;
       }
 
       const p = this.head[r]!;
@@ -489,7 +580,8 @@ export class BoundedDualSimplex {
       const delta = Math.abs(x[p]! - target);
 
       // ---- pivot row alpha_j = (e_r' B^-1) a_j for nonbasic j
-      const rho = this.binv.subarray(r * m, r * m + m);
+      const binv = this.binv;
+      const rowOff = r * m;
       const alpha = this.alpha;
       const lp = this.lp;
       let nc = 0;
@@ -498,8 +590,8 @@ export class BoundedDualSimplex {
         let a: number;
         if (j < n) {
           a = 0;
-          for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) a += rho[lp.rowIndex[k]!]! * lp.values[k]!;
-        } else a = -rho[j - n]!;
+          for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) a += binv[rowOff + lp.rowIndex[k]!]! * lp.values[k]!;
+        } else a = -binv[rowOff + j - n]!;
         alpha[j] = a;
         if (lo[j] === hi[j]) continue;
         const at = -s * a;

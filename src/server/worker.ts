@@ -1,0 +1,164 @@
+/**
+ * Composition root of an ingest worker behind an external broker (scale-out): shared
+ * subscription → ingest pipeline → WAL → store, with the PUBACK to the broker sent only once
+ * the readings are durable. Several workers share the load of one share group; each has its
+ * own data dir (WAL, spool) and they share one store server (QS_STORE=influx).
+ *
+ * The wiring mirrors startServer() in ./index.ts minus the embedded broker and device
+ * administration (the external broker authenticates devices and enforces their ACLs).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { buildApi, type ApiPlugin } from '../api/index.ts';
+import type { Config } from '../config/schema.ts';
+import { DeviceTracker } from '../devices/tracker.ts';
+import { IdentityRegistry } from '../identity/index.ts';
+import { DurableWriter } from '../ingest/durable-writer.ts';
+import { IngestPipeline } from '../ingest/pipeline.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { createMetricsRegistry, ingestMetrics } from '../observability/metrics.ts';
+import { registerWorkerMetrics, routeBrokerMessage, SharedSubscriber, sharedFilters, type WorkerOptions } from '../scaleout/index.ts';
+import { openDuckDbStore, type Store } from '../store/index.ts';
+import { influxOptionsFromEnv, openInfluxStore } from '../store/influx/index.ts';
+import { identityFile } from './index.ts';
+
+export interface RunningWorker {
+  config: Config;
+  worker: WorkerOptions;
+  log: Logger;
+  store: Store;
+  writer: DurableWriter;
+  pipeline: IngestPipeline;
+  devices: DeviceTracker;
+  subscriber: SharedSubscriber;
+  api: FastifyInstance | undefined;
+  apiPort: number | undefined;
+  metrics: Registry;
+  close(): Promise<void>;
+}
+
+export interface StartWorkerOptions {
+  log?: Logger;
+  apiPlugins?: ApiPlugin[];
+  /** Environment holding the QS_INFLUX_* settings; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startWorker(config: Config, worker: WorkerOptions, opts: StartWorkerOptions = {}): Promise<RunningWorker> {
+  const log = (opts.log ?? createLogger(config.log.level)).child({ worker: worker.workerId });
+  await mkdir(config.dataDir, { recursive: true });
+  if (config.store.kind !== 'influx') {
+    log.warn({ store: config.store.kind }, 'the embedded store belongs to this worker alone; workers sharing a group need a shared store (QS_STORE=influx)');
+  }
+  const metrics = createMetricsRegistry();
+  const instruments = ingestMetrics(metrics);
+
+  const devices = new DeviceTracker(join(config.dataDir, 'devices.json'));
+  await devices.load();
+  devices.startPersisting();
+
+  const store: Store =
+    config.store.kind === 'influx'
+      ? await openInfluxStore({ ...influxOptionsFromEnv(opts.env ?? process.env, config.dataDir), log: log.child({ component: 'influx' }), metrics })
+      : await openDuckDbStore({ path: join(config.dataDir, 'readings.duckdb') });
+  const { writer, recoveredSequences } = await DurableWriter.open({
+    dir: join(config.dataDir, 'wal'),
+    store,
+    maxDelayMs: config.ingest.groupCommitMaxDelayMs,
+    log,
+  });
+
+  let subscriber: SharedSubscriber | undefined;
+  const pipeline = new IngestPipeline({
+    writer,
+    devices,
+    metrics: instruments,
+    config: config.ingest,
+    log,
+    notifyDevice: (topic, payload) => subscriber?.publish(topic, payload),
+  });
+  pipeline.restoreSequences(recoveredSequences);
+
+  const maxTopicDepth = config.broker.limits.maxTopicDepth;
+  const maxPacketBytes = config.broker.limits.maxPacketBytes;
+  const handle = async (topic: string, payload: Buffer, receivedAt: number): Promise<void> => {
+    const route = routeBrokerMessage(topic, maxTopicDepth);
+    if (route.kind === 'ignore') return;
+    if (route.kind === 'refuse') return pipeline.refused({ identity: route.identity, topic, payload, reason: `${route.reason}; message dropped`, receivedAt });
+    // The external broker has its own packet limit; the contract's limit still applies here.
+    if (payload.length > maxPacketBytes) {
+      return pipeline.refused({ identity: route.identity, topic, payload, reason: `payload of ${payload.length} bytes exceeds maxPacketBytes=${maxPacketBytes}; message dropped`, receivedAt });
+    }
+    return pipeline.handle({ identity: route.identity, topic, parsed: route.parsed, payload, receivedAt });
+  };
+
+  try {
+    subscriber = await SharedSubscriber.start(
+      {
+        url: worker.brokerUrl,
+        clientId: worker.clientId,
+        username: worker.username,
+        password: worker.password,
+        protocolVersion: worker.protocolVersion,
+        filters: sharedFilters(worker.shareGroup),
+        inflight: worker.inflight,
+        sessionExpirySeconds: worker.sessionExpirySeconds,
+        reconnectPeriodMs: worker.reconnectPeriodMs,
+        log: log.child({ component: 'subscriber' }),
+      },
+      handle,
+    );
+  } catch (err) {
+    await writer.close();
+    await devices.close();
+    await store.close();
+    throw err;
+  }
+  const sub = subscriber;
+  registerWorkerMetrics(metrics, worker.workerId, () => sub.stats());
+
+  let api: FastifyInstance | undefined;
+  let apiPort: number | undefined;
+  let registry: IdentityRegistry | undefined;
+  if (config.api.enabled) {
+    // API tokens only; device credentials live in the external broker.
+    registry = await IdentityRegistry.open(identityFile(config.dataDir));
+    registry.watch();
+    api = await buildApi(
+      {
+        store,
+        tokens: registry,
+        devices,
+        metrics,
+        log: log.child({ component: 'api' }),
+        ready: async () => {
+          const checks = { store: await store.healthy().catch(() => false), broker: sub.connected };
+          return { ready: Object.values(checks).every(Boolean), checks };
+        },
+      },
+      { plugins: opts.apiPlugins ?? [] },
+    );
+    await api.listen({ host: config.api.host, port: config.api.port });
+    const address = api.server.address();
+    apiPort = typeof address === 'object' && address ? address.port : undefined;
+  }
+
+  log.info({ broker: worker.brokerUrl, clientId: worker.clientId, group: worker.shareGroup, api: apiPort, dataDir: config.dataDir }, 'querstrom ingest worker running');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      registry?.unwatch();
+      // First stop taking messages and acknowledge what is durable; the rest stays with the broker.
+      await sub.close();
+      await api?.close();
+      await writer.close();
+      await devices.close();
+      await store.close();
+      log.info('querstrom worker stopped; everything acknowledged is stored or spooled');
+    })());
+
+  return { config, worker, log, store, writer, pipeline, devices, subscriber: sub, api, apiPort, metrics, close };
+}
