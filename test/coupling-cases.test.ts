@@ -267,6 +267,18 @@ describe('storage', () => {
     close(r.setpoints.eboiler!.heatMw, 13);
     expect(e.storagePlan()!.trajectory[0]!.length).toBe(24);
     e.dispose();
+
+    // The same plan off-thread: the first tick starts it and uses the configured value; once the
+    // worker is done, ticks use the planned value.
+    const bg = new DispatchEngine(parseCity(c), { now: () => night, autoReplan: 'background' });
+    bg.ingest('grid-1', 'price', 20, night);
+    expect(tick(bg, night).storage.tank!.valueSource).toBe('default');
+    const planned = await bg.replanAsync(night);
+    expect(planned?.ok).toBe(true);
+    const later = tick(bg, night + 10_000);
+    expect(later.storage.tank!.valueSource).toBe('plan');
+    close(later.storage.tank!.valueEurPerMWh, r.storage.tank!.valueEurPerMWh, 1e-9);
+    bg.dispose();
   });
 });
 
@@ -357,6 +369,14 @@ describe('never infeasible', () => {
     expect(r.explanations.pv!.status).toBe('off');
   });
 
+  it('survives a nonsense tick time and a city with nothing to dispatch', () => {
+    const e = engineFor({ name: 'empty', buses: [{ id: 'z1', kind: 'heat', demandMw: 0 }] });
+    const r = tick(e, NaN);
+    expect(r.objective).toBe(0);
+    expect(Number.isFinite(r.ts)).toBe(true);
+    expect(tick(e, T0 - 3_600_000).status).toBe('optimal'); // time going backwards
+  });
+
   it('holds the last dispatch with an alarm when the solver fails, and falls back to HiGHS when it can', async () => {
     const city: CityInput = {
       name: 'fail',
@@ -376,6 +396,13 @@ describe('never infeasible', () => {
     expect(failed.status).toBe('failed');
     expect(failed.setpoints.b!.heatMw).toBe(first.setpoints.b!.heatMw);
     expect(failed.alarms).toContainEqual(expect.objectContaining({ level: 'critical', code: 'solver_failed', message: expect.stringMatching(/boom/) }));
+    // A solver that gives up (no exception) and no HiGHS to fall back on: same safe answer.
+    (e as unknown as { simplex: { solve: () => string } }).simplex.solve = () => 'numerical';
+    const gaveUp = e.tick(T0 + 20_000);
+    expect(gaveUp).toMatchObject({ status: 'failed', solver: 'none', objective: null });
+    expect(gaveUp.setpoints.b!.heatMw).toBe(first.setpoints.b!.heatMw);
+    expect(gaveUp.alarms.map((a) => a.code)).toEqual(expect.arrayContaining(['solver_fallback', 'solver_failed']));
+    expect(dispatchResultSchema.safeParse(JSON.parse(JSON.stringify(gaveUp))).success).toBe(true);
 
     const highs = await loadHighs();
     const e2 = engineFor(city, { highs });
@@ -439,6 +466,41 @@ describe('inputs', () => {
     expect(rejected).toEqual(['z1.demandMw', 'z1.demandMw', 'z1.demandMw', 'z1.demandMw', 'z1.supplyTempC', 'z1.demandMw']);
     // Reported once: the next tick has no rejections.
     expect(tick(e, T0 + 6_000).alarms.filter((a) => a.code === 'rejected')).toEqual([]);
+  });
+});
+
+describe('prefix bindings', () => {
+  it('sum the heat meters of a zone, average their temperatures, and estimate silent meters', () => {
+    const e = engineFor({
+      name: 'meters',
+      inputDefaults: { ttlS: 30, maxAgeS: 120 },
+      buses: [
+        { id: 'z1', kind: 'heat', demandMw: { devicePrefix: 'hm-zone01-', metric: 'heat_power', default: 9000 }, supplyTempC: { devicePrefix: 'hm-zone01-', aggregate: 'mean', metric: 'supply_temp', default: 90 } },
+        { id: 'gas', kind: 'gas', priceEurPerMWh: 30 },
+      ],
+      units: [{ id: 'b', kind: 'gas_boiler', zone: 'z1', heatMaxMw: 50, efficiency: 1 }],
+    });
+    expect(e.inputBindings()).toContainEqual({ device: 'hm-zone01-', match: 'prefix', metric: 'heat_power', input: 'z1.demandMw' });
+    // Three meters: 1000 + 2000 + 3000 kW = 6 MW; temperatures 80, 90, 100 → mean 90.
+    [1000, 2000, 3000].forEach((kw, i) => {
+      expect(e.ingest(`hm-zone01-00${i + 1}`, 'heat_power', kw, T0)).toEqual({ updated: ['z1.demandMw'] });
+      e.ingest(`hm-zone01-00${i + 1}`, 'supply_temp', 80 + 10 * i, T0);
+    });
+    expect(e.ingest('hm-zone02-001', 'heat_power', 5000, T0)).toEqual({ updated: [] });
+    let r = tick(e, T0 + 1000);
+    close(r.buses.z1!.demandMw, 6);
+    expect(r.inputs['z1.supplyTempC']).toEqual({ value: 90, state: 'fresh' });
+    // Meter 3 reports again later than the others; after 130 s meters 1 and 2 are silent (> 120 s):
+    // meter 3 (now 3300 kW) stands in for all three: 3 × 3.3 = 9.9 MW, with a critical alarm.
+    e.ingest('hm-zone01-003', 'heat_power', 3300, T0 + 100_000);
+    e.ingest('hm-zone01-003', 'supply_temp', 100, T0 + 100_000);
+    expect(e.ingest('hm-zone01-003', 'heat_power', 100, T0 + 50_000)).toMatchObject({ rejected: expect.stringMatching(/out-of-order/) });
+    r = tick(e, T0 + 130_000);
+    close(r.buses.z1!.demandMw, 9.9);
+    expect(r.alarms).toContainEqual(expect.objectContaining({ input: 'z1.demandMw', level: 'critical', code: 'expired', message: expect.stringMatching(/2 of 3 devices hm-zone01-\*\/heat_power silent/) }));
+    // All silent: the safe default.
+    r = tick(e, T0 + 400_000);
+    close(r.buses.z1!.demandMw, 9);
   });
 });
 

@@ -32,7 +32,7 @@ async function run(register: (p: Command) => unknown, args: string[]): Promise<v
 describe('querstrom dispatch', () => {
   const at = '2026-01-15T07:00:00Z';
   const inputs = join(dir, 'inputs.json');
-  writeFileSync(inputs, JSON.stringify({ 'hm-zone01': { heat_power: 7200, supply_temp: 95 }, 'grid-1': { price: 140 }, 'tank-1': { soc: 80 } }));
+  writeFileSync(inputs, JSON.stringify({ 'hm-zone01-001': { heat_power: 4000, supply_temp: 95 }, 'hm-zone01-002': { heat_power: 3200, supply_temp: 93 }, 'grid-1': { price: 140 }, 'tes-1': { soc: 80 } }));
 
   it('parses readings as a list or as device → metric → value, and says what is wrong otherwise', () => {
     expect(parseInputsFile('[{"device":"d","metric":"m","value":1,"ts":5}]', 9)).toEqual([{ device: 'd', metric: 'm', value: 1, ts: 5 }]);

@@ -31,10 +31,11 @@ describe('city model', () => {
     for (const k of ['gas_boiler', 'gas_chp', 'heat_pump', 'waste_heat_source', 'wte_chp', 'pv', 'grid']) expect(kinds.has(k as never)).toBe(true);
     expect(city.buses.filter((b) => b.kind === 'heat').length).toBe(3);
     expect(city.storages.length).toBe(1);
-    // Bindings use simulator device ids and convert kW to MW at the binding.
+    // Bindings use the simulators' device ids (all heat meters of a zone, summed) and convert kW to MW.
     const reg = collectInputs(city);
     const demand = reg.defs[reg.byName.get('zone_north.demandMw')!]!;
-    expect(demand.binding).toMatchObject({ device: 'hm-zone01', metric: 'heat_power', unit: 'kW', factor: 1e-3, defaultValue: 6 });
+    expect(demand.binding).toMatchObject({ device: 'hm-zone01-', prefix: true, aggregate: 'sum', metric: 'heat_power', unit: 'kW', factor: 1e-3, defaultValue: 6 });
+    expect(reg.defs[reg.byName.get('tank1.soc')!]!.binding).toMatchObject({ device: 'tes-1', prefix: false });
     const co2 = reg.defs[reg.byName.get('grid1.co2TPerMWh')!]!;
     expect(co2.binding?.factor).toBe(1e-3); // g/kWh -> t/MWh
   });
@@ -84,6 +85,10 @@ describe('city model', () => {
     hp.buses.push({ id: 'el', kind: 'electricity' });
     hp.units!.push({ id: 'h', kind: 'heat_pump', zone: 'z1', heatMaxMw: 2 });
     expect(issuesOf(hp).join('\n')).toMatch(/units\[1\]\.sourceBus: a heat pump needs exactly one of sourceBus/);
+
+    const both = minimal();
+    (both.buses[0] as { demandMw: unknown }).demandMw = { device: 'a', devicePrefix: 'b', metric: 'heat_power', default: 1 };
+    expect(issuesOf(both).join('\n')).toMatch(/buses\[0\]\.demandMw\.device: a binding needs exactly one of device or devicePrefix/);
 
     const badId = minimal();
     badId.units![0]!.id = 'boiler-1';

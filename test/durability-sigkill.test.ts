@@ -48,8 +48,10 @@ describe('durable acknowledgement', () => {
 
     await new Promise((r) => setTimeout(r, 1500));
     // An acknowledgement that arrives after this point is not counted: the kill is the cut.
+    const exited = new Promise((r) => server.child.once('exit', r));
     server.child.kill('SIGKILL');
     killed = true;
+    await exited;
     await Promise.all(streams);
     const total = [...acked.values()].reduce((n, s) => n + s.size, 0);
     expect(total).toBeGreaterThan(500);

@@ -32,8 +32,10 @@ function describeReport(r: ExactlyOnceReport): string {
 
 describe('spool across SIGKILL', () => {
   it('delivers every reading acknowledged into the spool after a kill and a restart', async () => {
-    const [dir, vm] = await Promise.all([tempDir('qs-spoolkill-'), VictoriaMetrics.start()]);
-    cleanups.push(dir.remove, () => vm.remove());
+    const vm = await VictoriaMetrics.start();
+    cleanups.push(() => vm.remove());
+    const dir = await tempDir('qs-spoolkill-');
+    cleanups.push(dir.remove);
     await vm.stop();
     const registry = await IdentityRegistry.open(identityFile(dir.path));
     const devices: StreamDevice[] = [];

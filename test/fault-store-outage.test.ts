@@ -33,8 +33,10 @@ function describeReport(r: ExactlyOnceReport): string {
 
 describe('store outage during ingest', () => {
   it(`spools for ${OUTAGE_MS / 1000} s and delivers every acknowledged reading once when the store returns`, async () => {
-    const [dir, vm] = await Promise.all([tempDir('qs-outage-'), VictoriaMetrics.start()]);
-    cleanups.push(dir.remove, () => vm.remove());
+    const vm = await VictoriaMetrics.start();
+    cleanups.push(() => vm.remove());
+    const dir = await tempDir('qs-outage-');
+    cleanups.push(dir.remove);
     const registry = await IdentityRegistry.open(identityFile(dir.path));
     const devices: StreamDevice[] = [];
     for (let i = 0; i < 5; i++) {

@@ -30,6 +30,8 @@ export interface BuildApiOptions {
   plugins?: ApiPlugin[];
   /** Mounted at the root with no auth (for example the dashboard's static files). */
   publicPlugins?: ApiPlugin[];
+  /** Serve HTTPS with this key and certificate. */
+  https?: { key: Buffer; cert: Buffer };
 }
 
 const incomingRequestId = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -42,6 +44,7 @@ export async function buildApi(deps: ApiDeps, options: BuildApiOptions = {}): Pr
     { redact: { paths: ['req.headers.authorization', 'headers.authorization', 'authorization'], censor: '[redacted]' } },
   );
   const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
     loggerInstance: log,
     requestIdHeader: false,
     genReqId: (req) => {

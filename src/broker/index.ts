@@ -21,7 +21,7 @@ import { watchClientErrors } from './client-errors.ts';
 import type { BrokerContext } from './context.ts';
 import { startListeners } from './listeners.ts';
 import { guardPacketSize } from './packet-size-guard.ts';
-import { openPersistence, type AedesPersistenceHandle } from './persistence.ts';
+import { externalPersistence, openPersistence } from './persistence.ts';
 import { trackPresence, watchRevocations } from './presence.ts';
 import { RejectThrottle } from './reject-throttle.ts';
 import { DeviceRegistry, sessionOf } from './session.ts';
@@ -29,7 +29,6 @@ import { attachPeerCertificate, loadBrokerTls, type PeerCertificate } from './tl
 import type { BrokerHooks, BrokerRejection, RunningBroker, StartBrokerOptions } from './types.ts';
 
 export type { BrokerHooks, BrokerRejection, DevicePublish, PersistenceInfo, RunningBroker, StartBrokerOptions } from './types.ts';
-export { DISK_PERSISTENCE_PACKAGES } from './persistence.ts';
 
 /** aedes refuses topics deeper than this itself (its router cannot go further); ours is stricter. */
 const AEDES_MAX_TOPIC_LEVELS = 100;
@@ -43,7 +42,7 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
   }
   // Files first: a bad certificate path should fail before anything is opened.
   const tlsOptions: TlsOptions | undefined = config.tls.enabled || config.wss.enabled ? await loadBrokerTls(config.tls) : undefined;
-  const persistence = await openPersistence(config.persistence, options.dataDir, log);
+  const persistence = options.persistence !== undefined ? externalPersistence(options.persistence) : await openPersistence(config.persistence, options.dataDir, log);
 
   const emitRejection = (rejection: BrokerRejection): void => {
     log.info({ device: rejection.identity ? `${rejection.identity.tenant}/${rejection.identity.device}` : undefined, clientId: rejection.clientId, reason: rejection.reason }, 'rejected');
@@ -102,12 +101,11 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
     await persistence.close().catch(() => undefined);
     throw err;
   }
-  if (persistence.instance) keepWillsOnShutdown(ctx, persistence.instance);
   watchRevocations(ctx);
 
   const handle = (conn: Duplex, req?: IncomingMessage, peer?: PeerCertificate): void => {
+    attachPeerCertificate(conn, peer);
     const client = aedes.handle(conn, req);
-    attachPeerCertificate(client, peer);
     guardPacketSize(conn, limits.maxPacketBytes, (announced) => {
       const session = sessionOf(client);
       ctx.rejections.report(`${session?.device.key ?? 'unauthenticated'}\0size`, {
@@ -147,6 +145,7 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
       });
     }
     await flushWrites(aedes, deadline);
+    keepWillsStored(aedes);
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await listeners.closed(deadline);
     await persistence.close().catch((err: unknown) => log.error({ err }, 'closing the session store failed'));
@@ -192,12 +191,13 @@ async function flushWrites(aedes: Aedes, deadline: number): Promise<void> {
 }
 
 /**
- * On a graceful shutdown the devices' wills are not published (a server restart says nothing
- * about the devices), but they stay stored: a device that does not come back to the next broker
- * gets its will published by that broker (aedes fires wills of brokers that stopped
- * heartbeating), one that does come back replaces it at CONNECT.
+ * A server restart says nothing about the devices, so their wills are not published on shutdown
+ * (presence.ts, authorize-publish.ts); here they are also kept in the session store. A device that
+ * does not come back to the next broker gets its will published by that broker (aedes publishes
+ * the stored wills of brokers that stopped heartbeating); one that does replaces it at CONNECT.
+ * aedes deletes the stored will of a closing client that still holds one, so let go of it first.
  */
-function keepWillsOnShutdown(ctx: BrokerContext, persistence: AedesPersistenceHandle): void {
-  const delWill = persistence.delWill.bind(persistence);
-  persistence.delWill = (client) => (ctx.closing ? Promise.resolve(undefined) : delWill(client));
+function keepWillsStored(aedes: Aedes): void {
+  const clients = (aedes as unknown as { clients: Record<string, Client & { will?: unknown }> }).clients;
+  for (const id in clients) clients[id]!.will = null;
 }

@@ -8,16 +8,16 @@
  *         `${dataDir}/broker` unless broker.persistence.dir says otherwise. Survives a restart and
  *         a kill -9 of the process (LevelDB's log is written before each call returns); not an
  *         OS crash or power cut (writes are not fsync'd).
- *
- * NOT YET ENABLED: aedes-persistence-level and level are not dependencies yet. Until they are
- * installed (aedes-persistence-level@9.2.0, level@10.0.0), kind 'disk' logs a warning and runs on
- * memory. Once installed, this file needs no change: the dynamic imports below find them.
+
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BrokerPersistence } from '../config/schema.ts';
 import type { PersistenceInfo } from './types.ts';
+import { Level } from 'level';
+// @ts-expect-error: the package ships no type declarations; its documented default export is used below.
+import aedesPersistenceLevel from 'aedes-persistence-level';
 
 export interface OpenedPersistence {
   info: PersistenceInfo;
@@ -27,59 +27,32 @@ export interface OpenedPersistence {
   close(): Promise<void>;
 }
 
-/** The part of an aedes persistence the broker itself touches. */
+/** An aedes persistence (aedes-persistence interface); the broker itself only ever destroys one. */
 export interface AedesPersistenceHandle {
-  delWill(client: { id: string; brokerId?: string }): Promise<unknown>;
   destroy(): Promise<void>;
-}
-
-/** The documented APIs of the two packages, as much as used here. */
-interface LevelModule {
-  Level: new (location: string, options?: object) => { open(): Promise<void>; close(): Promise<void> };
-}
-type AedesPersistenceLevelModule = { default: (db: unknown) => AedesPersistenceHandle };
-
-export const DISK_PERSISTENCE_PACKAGES = ['aedes-persistence-level@9.2.0', 'level@10.0.0'] as const;
-
-/** Specifiers in variables, so TypeScript does not resolve them while they are not installed. */
-const LEVEL = 'level';
-const AEDES_PERSISTENCE_LEVEL = 'aedes-persistence-level';
-
-function isMissingModule(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
 const memory = (): OpenedPersistence => ({ info: { kind: 'memory' }, instance: undefined, close: async () => undefined });
 
+/** A persistence the caller made and closes. */
+export function externalPersistence(instance: unknown): OpenedPersistence {
+  return { info: { kind: 'external' }, instance: instance as AedesPersistenceHandle, close: async () => undefined };
+}
+
 export async function openPersistence(config: BrokerPersistence, dataDir: string | undefined, log: Logger): Promise<OpenedPersistence> {
   if (config.kind === 'memory') return memory();
-
-  let level: LevelModule;
-  let aedesPersistenceLevel: AedesPersistenceLevelModule;
-  try {
-    [level, aedesPersistenceLevel] = await Promise.all([import(LEVEL) as Promise<LevelModule>, import(AEDES_PERSISTENCE_LEVEL) as Promise<AedesPersistenceLevelModule>]);
-  } catch (err) {
-    if (!isMissingModule(err)) throw err;
-    // INTERIM (see the header): remove this fallback once the packages are dependencies.
-    log.warn(
-      { missing: DISK_PERSISTENCE_PACKAGES },
-      'broker.persistence.kind is "disk" but its packages are not installed; sessions and queued messages are kept in memory and lost on restart',
-    );
-    return memory();
-  }
 
   const dir = config.dir ?? (dataDir === undefined ? undefined : join(dataDir, 'broker'));
   if (dir === undefined) throw new Error("broker.persistence.kind is 'disk' but no directory is known: set broker.persistence.dir, or pass { dataDir } to startBroker");
   await mkdir(dir, { recursive: true });
-  const db = new level.Level(dir);
+  const db = new Level(dir);
   try {
     await db.open();
   } catch (err) {
     const cause = (err as { cause?: Error }).cause?.message;
     throw new Error(`broker.persistence: cannot open ${dir}: ${(err as Error).message}${cause ? ` (${cause})` : ''}; is another broker using this directory?`);
   }
-  const instance = aedesPersistenceLevel.default(db);
+  const instance = (aedesPersistenceLevel as (db: unknown) => AedesPersistenceHandle)(db);
   log.info({ dir }, 'broker sessions persisted on disk');
   return {
     info: { kind: 'disk', dir },

@@ -6,6 +6,7 @@
  * hooks.certificateAuthenticator).
  */
 import type { Client } from 'aedes';
+import type { Duplex } from 'node:stream';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import type { BrokerTls } from '../config/schema.ts';
 import type { DeviceIdentity } from '../identity/types.ts';
@@ -18,15 +19,16 @@ export type PeerCertificate =
   /** Presented but not usable: wrong CA, expired, or a subject that names no device. */
   | { ok: false; reason: string; subject: string };
 
-export const PEER_CERTIFICATE: unique symbol = Symbol('querstrom.broker.peerCertificate');
-type CertifiedClient = Client & { [PEER_CERTIFICATE]?: PeerCertificate };
+/** Kept on the connection stream, so it is there before aedes reads the first byte. */
+const PEER_CERTIFICATE: unique symbol = Symbol('querstrom.broker.peerCertificate');
+type CertifiedStream = Duplex & { [PEER_CERTIFICATE]?: PeerCertificate };
 
-export function peerCertificateOfClient(client: Client): PeerCertificate | undefined {
-  return (client as CertifiedClient)[PEER_CERTIFICATE];
+export function attachPeerCertificate(conn: Duplex, peer: PeerCertificate | undefined): void {
+  if (peer !== undefined) (conn as CertifiedStream)[PEER_CERTIFICATE] = peer;
 }
 
-export function attachPeerCertificate(client: Client, peer: PeerCertificate | undefined): void {
-  if (peer !== undefined) (client as CertifiedClient)[PEER_CERTIFICATE] = peer;
+export function peerCertificateOfClient(client: Client): PeerCertificate | undefined {
+  return (client.conn as CertifiedStream)[PEER_CERTIFICATE];
 }
 
 /** A TLS handshake that does not finish in this time is dropped (slow or half-open clients). */

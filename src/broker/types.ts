@@ -66,7 +66,8 @@ export interface RunningBroker {
 
 
 export interface PersistenceInfo {
-  kind: 'memory' | 'disk';
+  /** external: an aedes persistence passed in StartBrokerOptions. */
+  kind: 'memory' | 'disk' | 'external';
   /** The directory of the disk store. */
   dir?: string;
 }
@@ -74,4 +75,10 @@ export interface PersistenceInfo {
 export interface StartBrokerOptions {
   /** The server's data dir; disk persistence defaults to `${dataDir}/broker`. */
   dataDir?: string;
+  /**
+   * An aedes persistence instance (aedes-persistence interface, e.g. aedes-persistence-redis) used
+   * instead of broker.persistence. The caller owns it: the broker sets it up but never destroys it,
+   * so it can also outlive one broker and serve the next.
+   */
+  persistence?: unknown;
 }

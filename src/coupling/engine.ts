@@ -3,12 +3,17 @@
  *
  * Per tick: resolve inputs (fresh / last good / safe default, with alarms), write the numbers
  * into the compiled LP in place, re-solve from the previous basis with the bounded dual
- * simplex (HiGHS persistent model as fallback), and read setpoints, flows, storage, shadow
- * prices, KPIs and explanations off the solution. tick() never throws.
+ * simplex (HiGHS persistent model as fallback), then price (row duals), total (KPIs) and alarm.
+ * Setpoints, flows, storage, bus states, explanations and the input listing are views over a
+ * frozen copy of the tick's numbers, built on first access. tick() never throws.
+ *
+ * Re-planning the storage values (HiGHS, ~10-40 ms on the reference city) happens inside tick()
+ * when due by default; a server should use `autoReplan: 'background'` (worker thread).
  */
 import type { Highs } from 'highs';
 import { collectInputs, type InputRegistry } from './model/inputs.ts';
-import type { City } from './model/schema.ts';
+import type { City, CityInput } from './model/schema.ts';
+import { PlanWorker } from './plan-worker/client.ts';
 import { InputStore, inputStateNames, type Alarm, type IngestOutcome } from './input-store.ts';
 import { compileCity, type CompiledModel } from './lp/compile.ts';
 import { BoundedDualSimplex } from './lp/simplex.ts';
@@ -24,10 +29,14 @@ export interface DispatchEngineOptions {
   co2PriceEurPerT?: number;
   /** Clock (epoch ms); default Date.now. */
   now?: () => number;
-  /** HiGHS runtime: enables the look-ahead plan and the fallback solver. */
-  highs?: Highs;
-  /** tick() re-plans when the plan is due (default true). Set false to schedule replan() yourself. */
-  autoReplan?: boolean;
+  /** HiGHS runtime: enables the look-ahead plan and the fallback solver. Default: the runtime if already loaded; pass undefined explicitly to run without it. */
+  highs?: Highs | undefined;
+  /**
+   * When the storage plan is due, tick() re-plans: `true` (default) synchronously on this
+   * thread before solving; `'background'` in a worker thread without waiting (new values apply
+   * from a later tick; recommended for servers); `false`: never, call replan()/replanAsync().
+   */
+  autoReplan?: boolean | 'background';
   /** 'simplex' (default): warm-started bounded dual simplex; 'highs': persistent HiGHS model. */
   solver?: 'simplex' | 'highs';
   /** Leave explanations out of the result (they are derived from the same solution on demand). */
@@ -35,7 +44,9 @@ export interface DispatchEngineOptions {
 }
 
 export interface InputBinding {
+  /** Device key, or a key prefix when `match` is 'prefix' (e.g. every heat meter of a zone). */
   device: string;
+  match: 'exact' | 'prefix';
   metric: string;
   input: string;
 }
@@ -62,7 +73,10 @@ export class DispatchEngine {
   /** Solution of the last optimal tick (the snapshot's own copies), held when a tick fails. */
   private lastGood: { x: Float64Array; y: Float64Array } | undefined;
   private readonly co2Price: number;
-  private readonly autoReplan: boolean;
+  private readonly autoReplan: boolean | 'background';
+  private planWorker: PlanWorker | undefined;
+  private planInFlight: Promise<StoragePlan | undefined> | undefined;
+  private planAttemptAt: number | undefined;
   private readonly solverKind: 'simplex' | 'highs';
   private readonly explain: boolean;
   private lastObjective = NaN;
@@ -74,7 +88,7 @@ export class DispatchEngine {
     this.city = city;
     this.clock = opts.now ?? Date.now;
     this.co2Price = opts.co2PriceEurPerT ?? city.co2PriceEurPerT;
-    this.highs = opts.highs ?? highsIfLoaded();
+    this.highs = 'highs' in opts ? opts.highs : highsIfLoaded();
     this.autoReplan = opts.autoReplan ?? true;
     this.solverKind = opts.solver ?? 'simplex';
     this.explain = opts.explain ?? true;
@@ -101,7 +115,7 @@ export class DispatchEngine {
 
   inputBindings(): InputBinding[] {
     const out: InputBinding[] = [];
-    for (const d of this.registry.defs) if (d.binding) out.push({ device: d.binding.device, metric: d.binding.metric, input: d.name });
+    for (const d of this.registry.defs) if (d.binding) out.push({ device: d.binding.device, match: d.binding.prefix ? 'prefix' : 'exact', metric: d.binding.metric, input: d.name });
     return out;
   }
 
@@ -126,6 +140,8 @@ export class DispatchEngine {
     this.persistent = undefined;
     this.planner?.dispose();
     this.planner = undefined;
+    void this.planWorker?.terminate();
+    this.planWorker = undefined;
   }
 
   /** Current storage plan, if any. */
@@ -136,20 +152,13 @@ export class DispatchEngine {
   /** Re-solves the look-ahead plan from the current inputs and updates the storage values. */
   replan(now: number = this.clock()): StoragePlan | undefined {
     if (!this.highs || this.city.storages.length === 0) return undefined;
+    this.planAttemptAt = now;
     try {
       this.planner ??= new LookAheadPlanner(this.city, this.registry, this.highs);
-      const scratch: Alarm[] = [];
-      this.store.resolve(now, this.values, this.states, scratch);
-      const p = this.planner.plan(now, this.values, this.co2Price);
-      if (p.ok) {
-        this.plan = p;
-        this.storageValue.set(p.values);
-        this.planAlarm = undefined;
-      } else {
-        this.planAlarm = { level: 'warning', code: 'plan_failed', message: `storage look-ahead plan failed (${p.reason}); keeping the previous storage values` };
-        this.plan = this.plan ? { ...this.plan } : undefined;
-        if (!this.plan) this.plan = { ...p, values: this.storageValue.slice() };
-      }
+      const values = new Float64Array(this.values.length);
+      this.store.resolve(now, values, new Uint8Array(values.length), []);
+      const p = this.planner.plan(now, values, this.co2Price);
+      this.applyPlan(p);
       return p;
     } catch (err) {
       this.planAlarm = { level: 'warning', code: 'plan_failed', message: `storage look-ahead plan failed: ${(err as Error).message}` };
@@ -157,13 +166,59 @@ export class DispatchEngine {
     }
   }
 
+  /**
+   * Re-plans in a worker thread (its own HiGHS), leaving this thread free to tick; the new
+   * storage values apply from the next tick after it finishes. One plan at a time: a call while
+   * one runs returns that one.
+   */
+  replanAsync(now: number = this.clock()): Promise<StoragePlan | undefined> {
+    if (this.city.storages.length === 0) return Promise.resolve(undefined);
+    if (this.planInFlight) return this.planInFlight;
+    this.planAttemptAt = now;
+    const values = new Float64Array(this.values.length);
+    this.store.resolve(now, values, new Uint8Array(values.length), []);
+    try {
+      this.planWorker ??= new PlanWorker(this.city as CityInput);
+    } catch (err) {
+      this.planAlarm = { level: 'warning', code: 'plan_failed', message: `storage plan worker failed to start: ${(err as Error).message}` };
+      return Promise.resolve(undefined);
+    }
+    const run = this.planWorker.plan(now, values, this.co2Price).then(
+      (p) => {
+        this.applyPlan(p);
+        return p;
+      },
+      (err: Error) => {
+        this.planAlarm = { level: 'warning', code: 'plan_failed', message: `storage look-ahead plan failed in the worker: ${err.message}` };
+        return undefined;
+      },
+    );
+    this.planInFlight = run.finally(() => {
+      this.planInFlight = undefined;
+    });
+    return this.planInFlight;
+  }
+
+  private applyPlan(p: StoragePlan): void {
+    if (p.ok) {
+      this.plan = p;
+      this.storageValue.set(p.values);
+      this.planAlarm = undefined;
+    } else {
+      this.planAlarm = { level: 'warning', code: 'plan_failed', message: `storage look-ahead plan failed (${p.reason}); keeping the previous storage values` };
+    }
+  }
+
   private planDue(now: number): boolean {
-    if (!this.highs || this.city.storages.length === 0) return false;
-    return !this.plan || now - this.plan.at >= this.city.planning.replanS * 1000 || now < this.plan.at;
+    if (this.city.storages.length === 0) return false;
+    if (this.autoReplan === true && !this.highs) return false;
+    const last = this.planAttemptAt;
+    return last === undefined || now - last >= this.city.planning.replanS * 1000 || now < last;
   }
 
   tick(now: number = this.clock()): DispatchResult {
     const t0 = performance.now();
+    if (!Number.isFinite(now)) now = this.clock();
     try {
       return this.tickInner(now, t0);
     } catch (err) {
@@ -172,7 +227,10 @@ export class DispatchEngine {
   }
 
   private tickInner(now: number, t0: number): DispatchResult {
-    if (this.autoReplan && this.planDue(now)) this.replan(now);
+    if (this.autoReplan && this.planDue(now)) {
+      if (this.autoReplan === 'background') void this.replanAsync(now);
+      else this.replan(now);
+    }
     const alarms = this.store.takeRejects();
     if (this.planAlarm) alarms.push(this.planAlarm);
     this.store.resolve(now, this.values, this.states, alarms);

@@ -1,4 +1,17 @@
-/** The coupling engine: city model, dispatch LP, solvers and the runtime engine. */
+/**
+ * The coupling engine: city model, dispatch LP, solvers and the runtime engine.
+ *
+ * Wiring (server):
+ *   const engine = await createDispatchEngine(loadCity('config/demo-city.yaml'), { autoReplan: 'background' });
+ *   // every normalised reading (canonical unit, ts in ms); unknown device/metric pairs are ignored:
+ *   const out = engine.ingest(deviceKey, metric, value, ts);   // { updated: [...] } | { rejected: reason }
+ *   // on a timer or after readings arrive:
+ *   const result = engine.tick();                               // never throws; DispatchResult
+ *   // result.setpoints / flows / storage / buses / explanations / inputs are built on first access.
+ *   engine.exportLp('lp');                                      // the last tick's LP for auditors
+ *   engine.dispose();                                           // on shutdown (HiGHS, plan worker)
+ * dispatchResultSchema is the zod schema of a tick's result (for the API's OpenAPI).
+ */
 export { DispatchEngine, createDispatchEngine, type DispatchEngineOptions, type InputBinding } from './engine.ts';
 export {
   dispatchResultSchema,

@@ -52,6 +52,10 @@ export class InputStore {
   readonly hasValue: Uint8Array;
   private pendingRejects: Alarm[] = [];
   private droppedRejects = 0;
+  /** Per prefix-bound input: latest reading of each matching device (engine units). */
+  private readonly members: (Map<string, { value: number; ts: number }> | undefined)[];
+  /** device/metric → prefix-bound inputs it feeds (filled on first sight). */
+  private readonly prefixCache = new Map<string, number[]>();
 
   constructor(
     readonly registry: InputRegistry,
@@ -61,18 +65,36 @@ export class InputStore {
     this.lastValue = new Float64Array(n);
     this.lastTs = new Float64Array(n).fill(-Infinity);
     this.hasValue = new Uint8Array(n);
+    this.members = registry.defs.map((d) => (d.binding?.prefix ? new Map() : undefined));
+  }
+
+  private targetsOf(device: string, metric: string): number[] | undefined {
+    const key = inputKey(device, metric);
+    const exact = this.registry.byKey.get(key);
+    if (this.registry.prefixes.length === 0) return exact;
+    let pre = this.prefixCache.get(key);
+    if (pre === undefined) {
+      pre = [];
+      for (const p of this.registry.prefixes) if (p.metric === metric && device.startsWith(p.prefix)) pre.push(p.index);
+      // Bounded: a flood of unknown device ids must not grow memory without limit.
+      if (this.prefixCache.size > 100_000) this.prefixCache.clear();
+      this.prefixCache.set(key, pre);
+    }
+    if (pre.length === 0) return exact;
+    return exact ? [...exact, ...pre] : pre;
   }
 
   /** Feeds one normalised reading (canonical unit). Unknown device/metric pairs update nothing. */
   ingest(device: string, metric: string, value: number, ts: number): IngestOutcome {
-    const targets = this.registry.byKey.get(inputKey(device, metric));
-    if (!targets) return { updated: [] };
+    const targets = this.targetsOf(device, metric);
+    if (!targets || targets.length === 0) return { updated: [] };
     const updated: string[] = [];
     const rejected: string[] = [];
     for (let k = 0; k < targets.length; k++) {
       const def = this.registry.defs[targets[k]!]!;
       const b = def.binding!;
-      const why = this.check(def, value, ts);
+      const member = this.members[def.index]?.get(device);
+      const why = this.check(def, value, ts, member?.ts);
       if (why !== undefined) {
         const reason = `${def.name}: ${why} (${device}/${metric})`;
         rejected.push(reason);
@@ -80,15 +102,22 @@ export class InputStore {
         continue;
       }
       const i = def.index;
-      this.lastValue[i] = value * b.factor;
-      this.lastTs[i] = ts;
+      if (b.prefix) {
+        if (member) {
+          member.value = value * b.factor;
+          member.ts = ts;
+        } else this.members[i]!.set(device, { value: value * b.factor, ts });
+      } else {
+        this.lastValue[i] = value * b.factor;
+        this.lastTs[i] = ts;
+      }
       this.hasValue[i] = 1;
       updated.push(def.name);
     }
     return rejected.length > 0 ? { rejected: rejected.join('; ') } : { updated };
   }
 
-  private check(def: InputDef, value: number, ts: number): string | undefined {
+  private check(def: InputDef, value: number, ts: number, memberTs: number | undefined): string | undefined {
     const b = def.binding!;
     if (typeof value !== 'number') return `rejected non-numeric value ${JSON.stringify(value)?.slice(0, 40)}`;
     if (Number.isNaN(value)) return 'rejected NaN';
@@ -99,7 +128,8 @@ export class InputStore {
       return `rejected ${value} ${b.unit}: below the physical minimum ${b.min} ${b.unit}`;
     }
     if (value > b.max) return `rejected ${value} ${b.unit}: above the plausible maximum ${b.max} ${b.unit}`;
-    if (this.hasValue[def.index] && ts < this.lastTs[def.index]!) return `rejected out-of-order reading (ts ${ts} is older than the last accepted ${this.lastTs[def.index]})`;
+    const lastTs = b.prefix ? memberTs : this.hasValue[def.index] ? this.lastTs[def.index] : undefined;
+    if (lastTs !== undefined && ts < lastTs) return `rejected out-of-order reading (ts ${ts} is older than the last accepted ${lastTs})`;
     return undefined;
   }
 
@@ -146,6 +176,10 @@ export class InputStore {
         });
         continue;
       }
+      if (b.prefix) {
+        this.resolveAggregate(def, now, values, states, alarms);
+        continue;
+      }
       const age = now - this.lastTs[i]!;
       if (age <= b.ttlMs) {
         values[i] = this.lastValue[i]!;
@@ -169,6 +203,49 @@ export class InputStore {
           message: `${def.name}: ${b.device}/${b.metric} is ${Math.round(age / 1000)} s old (limit ${b.maxAgeMs / 1000} s); using the safe default ${fmtValue(def, b.defaultValue)}`,
         });
       }
+    }
+  }
+
+  /**
+   * A prefix binding combines its devices' latest readings. Devices past the TTL still count with
+   * their last value (warning); devices silent past maxAge are left out and, for a sum, the
+   * devices still reporting stand in for them in proportion (critical alarm); with none left,
+   * the safe default applies.
+   */
+  private resolveAggregate(def: InputDef, now: number, values: Float64Array, states: Uint8Array, alarms: Alarm[]): void {
+    const b = def.binding!;
+    const i = def.index;
+    const mem = this.members[i]!;
+    let sum = 0;
+    let live = 0;
+    let stale = 0;
+    const silent: string[] = [];
+    for (const [device, r] of mem) {
+      const age = now - r.ts;
+      if (age <= b.maxAgeMs) {
+        sum += r.value;
+        live++;
+        if (age > b.ttlMs) stale++;
+      } else silent.push(device);
+    }
+    const what = `${b.device}*/${b.metric}`;
+    if (live === 0) {
+      values[i] = b.defaultValue;
+      states[i] = INPUT_EXPIRED;
+      alarms.push({ input: def.name, level: 'critical', code: 'expired', message: `${def.name}: no device ${what} reported within ${b.maxAgeMs / 1000} s; using the safe default ${fmtValue(def, b.defaultValue)}` });
+      return;
+    }
+    values[i] = b.aggregate === 'sum' ? (sum * mem.size) / live : sum / live;
+    states[i] = silent.length > 0 || stale > 0 ? INPUT_STALE : INPUT_FRESH;
+    if (silent.length > 0) {
+      alarms.push({
+        input: def.name,
+        level: 'critical',
+        code: 'expired',
+        message: `${def.name}: ${silent.length} of ${mem.size} devices ${what} silent for over ${b.maxAgeMs / 1000} s (${silent.slice(0, 5).join(', ')}${silent.length > 5 ? ', ...' : ''}); estimated from the ${live} still reporting: ${fmtValue(def, values[i]!)}`,
+      });
+    } else if (stale > 0) {
+      alarms.push({ input: def.name, level: 'warning', code: 'stale', message: `${def.name}: ${stale} of ${mem.size} devices ${what} older than the TTL ${b.ttlMs / 1000} s; using their last good values` });
     }
   }
 }

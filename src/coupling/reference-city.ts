@@ -9,19 +9,9 @@
 import { pathToFileURL } from 'node:url';
 import { Document, isSeq, visit } from 'yaml';
 import type { CityInput } from './model/schema.ts';
+import { seededRandom } from './random-city.ts';
 
 export const REFERENCE_SIZES = { zones: 32, wasteHeatBuses: 8, storages: 8, ringLinks: 32, crossLinks: 12 } as const;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pad2 = (i: number) => String(i).padStart(2, '0');
 const r2 = (v: number) => Math.round(v * 100) / 100;
@@ -39,7 +29,7 @@ const PRICE_PROFILE = [70, 65, 62, 60, 62, 70, 90, 110, 105, 90, 75, 60, 50, 45,
 const PV_SHAPE = [0, 0, 0, 0, 0, 0, 0.03, 0.14, 0.34, 0.57, 0.8, 0.94, 1, 0.94, 0.8, 0.57, 0.34, 0.14, 0.03, 0, 0, 0, 0, 0];
 
 export function generateReferenceCity(seed = 20261121): CityInput {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const between = (a: number, b: number) => a + (b - a) * rand();
   const Z = REFERENCE_SIZES.zones;
   const zone = (i: number) => `zone${pad2(i)}`;

@@ -1,2 +1,2 @@
 export * from './types.ts';
-export { IdentityRegistry, type DeviceCredentials, type DeviceRecord, type TokenRecord } from './registry.ts';
+export { IdentityRegistry, RESERVED_DEVICE_IDS, type DeviceCredentials, type DeviceRecord, type TokenRecord } from './registry.ts';

@@ -206,6 +206,14 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
     return { ok: true, identity };
   }
 
+  /** A client certificate proved the identity (CN = `{tenant}/{device}`); the device must still be active. */
+  async verifyCertificateSubject(subject: DeviceIdentity): Promise<DeviceVerification> {
+    const record = this.devicesByUser.get(usernameOf(subject.tenant, subject.device));
+    if (!record) return { ok: false, reason: 'unknown device' };
+    if (record.revokedAt) return { ok: false, reason: 'revoked' };
+    return { ok: true, identity: { tenant: record.tenant, device: record.device } };
+  }
+
   async verifyDevice(username: string, password: Buffer | string | undefined): Promise<DeviceIdentity | null> {
     const v = await this.verifyDeviceDetailed(username, password);
     return v.ok ? v.identity : null;

@@ -3,7 +3,7 @@
  * device and enforced its ACL (publish only under qs/v1/{tenant}/{device}/), so the identity
  * is the one the topic names; the topic itself is checked as strictly as the embedded broker does.
  */
-import { RESERVED_DEVICE_IDS } from '../identity/registry.ts';
+import { RESERVED_DEVICE_IDS } from '../identity/index.ts';
 import { checkPublish, excerpt } from '../broker/acl.ts';
 import { idSchema, type ParsedTopic } from '../contract/topics.ts';
 

@@ -202,6 +202,13 @@ export class SharedSubscriber {
     this.counts.acked += sent;
   }
 
+  /** Drops the connection at once, acknowledging nothing more (what a crash does): the broker redelivers. */
+  abort(): void {
+    this.closing = true;
+    this.closed ??= Promise.resolve();
+    this.client.end(true);
+  }
+
   /**
    * Stops taking messages, finishes and acknowledges the ones in flight, and disconnects
    * normally: the persistent session (and whatever the broker queues in it) stays for the restart.

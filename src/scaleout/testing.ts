@@ -79,7 +79,12 @@ export class VictoriaMetrics {
   static async start(opts: { dataDir?: string; port?: number } = {}): Promise<VictoriaMetrics> {
     const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'qs-vm-')));
     const vm = new VictoriaMetrics(dir, opts.port ?? (await freePort()), opts.dataDir === undefined);
-    await vm.start();
+    try {
+      await vm.start();
+    } catch (err) {
+      await vm.remove();
+      throw err;
+    }
     return vm;
   }
 
@@ -105,6 +110,7 @@ export class VictoriaMetrics {
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     let exited = false;
     proc.once('exit', () => (exited = true));
+    proc.once('error', (err) => ((stderr += `${VICTORIA_METRICS_BIN}: ${err.message}`), (exited = true)));
     this.proc = proc;
     try {
       await until(() => `victoria-metrics on ${this.url}`, async () => {
@@ -139,10 +145,10 @@ export class VictoriaMetrics {
     if (this.ownsDir) await rm(this.dataDir, { recursive: true, force: true });
   }
 
-  /** Every raw sample of `tenant` (duplicates included: deduplication is off). */
+  /** Every raw sample of `tenant`, future ones too (duplicates included: deduplication is off). */
   async samples(tenant: string): Promise<ExportedSample[]> {
     await fetch(`${this.url}/internal/force_flush`);
-    const res = await fetch(`${this.url}/api/v1/export`, { method: 'POST', body: new URLSearchParams({ 'match[]': `reading_value{tenant="${tenant}"}` }) });
+    const res = await fetch(`${this.url}/api/v1/export`, { method: 'POST', body: new URLSearchParams({ 'match[]': `reading_value{tenant="${tenant}"}`, start: '0', end: String(Math.floor(Date.now() / 1000) + 10 * 86_400) }) });
     if (!res.ok) throw new Error(`victoria-metrics export: HTTP ${res.status} ${await res.text()}`);
     const out: ExportedSample[] = [];
     for (const line of (await res.text()).split('\n')) {
@@ -201,7 +207,12 @@ export class Mosquitto {
         '',
       ].join('\n'),
     );
-    await m.start();
+    try {
+      await m.start();
+    } catch (err) {
+      await m.remove();
+      throw err;
+    }
     return m;
   }
 
@@ -214,6 +225,7 @@ export class Mosquitto {
     proc.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-8000)));
     let exited = false;
     proc.once('exit', () => (exited = true));
+    proc.once('error', (err) => ((this.log += `${MOSQUITTO_BIN}: ${err.message}`), (exited = true)));
     this.proc = proc;
     await until(() => `mosquitto on port ${this.port}: ${this.log}`, async () => {
       if (exited) throw new Fatal(`mosquitto exited: ${this.log}`);

@@ -1,18 +1,16 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { ApiError, buildApi, type ApiPlugin } from '../api/index.ts';
+import { join } from 'node:path';
+import { ApiError, type ApiPlugin } from '../api/index.ts';
 import { startBroker, type RunningBroker } from '../broker/index.ts';
 import type { Config } from '../config/schema.ts';
-import { DeviceTracker } from '../devices/tracker.ts';
+import type { DeviceTracker } from '../devices/tracker.ts';
 import { IdentityRegistry } from '../identity/index.ts';
-import { DurableWriter } from '../ingest/durable-writer.ts';
-import { IngestPipeline } from '../ingest/pipeline.ts';
+import type { DurableWriter } from '../ingest/durable-writer.ts';
+import type { IngestPipeline } from '../ingest/pipeline.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
-import { createMetricsRegistry, ingestMetrics } from '../observability/metrics.ts';
-import { openDuckDbStore, type Store } from '../store/index.ts';
-import { influxOptionsFromEnv, openInfluxStore } from '../store/influx/index.ts';
+import type { Store } from '../store/index.ts';
+import { listenApi, openIngestCore } from './ingest-core.ts';
 
 export interface RunningServer {
   config: Config;
@@ -32,49 +30,32 @@ export interface RunningServer {
 export interface StartOptions {
   log?: Logger;
   apiPlugins?: ApiPlugin[];
+  /** Environment holding the QS_INFLUX_* settings; process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const identityFile = (dataDir: string) => join(dataDir, 'identity.json');
 
-/** Composition root: wires broker → ingest → WAL → store, and the API over them. */
+/** Composition root: wires the embedded broker → ingest → WAL → store, and the API over them. */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.log.level);
-  await mkdir(config.dataDir, { recursive: true });
-  const metrics = createMetricsRegistry();
-  const instruments = ingestMetrics(metrics);
-
   const registry = await IdentityRegistry.open(identityFile(config.dataDir));
   registry.watch();
-  const devices = new DeviceTracker(join(config.dataDir, 'devices.json'), (tenant) => registry.listDevices(tenant));
-  await devices.load();
-  devices.startPersisting();
-
-  const store: Store =
-    config.store.kind === 'influx'
-      ? await openInfluxStore({ ...influxOptionsFromEnv(process.env, config.dataDir), log: log.child({ component: 'influx' }), metrics })
-      : await openDuckDbStore({ path: join(config.dataDir, 'readings.duckdb') });
-  const { writer, recoveredSequences } = await DurableWriter.open({
-    dir: join(config.dataDir, 'wal'),
-    store,
-    maxDelayMs: config.ingest.groupCommitMaxDelayMs,
-    log,
-  });
 
   let broker: RunningBroker | undefined;
-  const pipeline = new IngestPipeline({
-    writer,
-    devices,
-    metrics: instruments,
-    config: config.ingest,
+  const core = await openIngestCore(config, {
     log,
+    ...(opts.env ? { env: opts.env } : {}),
+    registered: (tenant) => registry.listDevices(tenant),
     notifyDevice: (topic, payload) => void broker?.publish(topic, payload, { qos: 0 }).catch(() => undefined),
   });
-  pipeline.restoreSequences(recoveredSequences);
+  const { devices, pipeline, store, writer, metrics, instruments } = core;
 
   broker = await startBroker(
     config.broker,
     {
       authenticator: registry,
+      certificateAuthenticator: (subject) => registry.verifyCertificateSubject(subject),
       onDevicePublish: (msg) => pipeline.handle(msg),
       onReject: (r) => void pipeline.refused(r),
       onWarning: (id, warning) => {
@@ -91,42 +72,39 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
     },
     log.child({ component: 'broker' }),
+    { dataDir: config.dataDir },
   );
 
   const retentionMs = config.store.retentionDays * 86_400_000;
   const retentionTimer = retentionMs > 0 ? setInterval(() => void store.applyRetention(Date.now() - retentionMs).catch((err) => log.warn({ err }, 'retention failed')), 3_600_000) : undefined;
   retentionTimer?.unref();
 
-  let api: FastifyInstance | undefined;
-  let apiPort: number | undefined;
-  if (config.api.enabled) {
-    api = await buildApi(
-      {
-        store,
-        tokens: registry,
-        devices,
-        metrics,
-        log: log.child({ component: 'api' }),
-        ready: async () => {
-          const checks = { store: await store.healthy().catch(() => false), broker: true };
-          return { ready: Object.values(checks).every(Boolean), checks };
+  const { api, apiPort } = config.api.enabled
+    ? await listenApi(
+        config,
+        {
+          store,
+          tokens: registry,
+          devices,
+          metrics,
+          log: log.child({ component: 'api' }),
+          ready: async () => {
+            const checks = { store: await store.healthy().catch(() => false), broker: true };
+            return { ready: Object.values(checks).every(Boolean), checks };
+          },
+          deviceAdmin: {
+            add: (tenant, device, type) =>
+              registry.addDevice(tenant, device, type).catch((err: Error) => {
+                throw new ApiError(409, 'conflict', err.message);
+              }),
+            revoke: (tenant, device) => registry.revokeDevice(tenant, device),
+          },
         },
-        deviceAdmin: {
-          add: (tenant, device, type) =>
-            registry.addDevice(tenant, device, type).catch((err: Error) => {
-              throw new ApiError(409, 'conflict', err.message);
-            }),
-          revoke: (tenant, device) => registry.revokeDevice(tenant, device),
-        },
-      },
-      { plugins: opts.apiPlugins ?? [] },
-    );
-    await api.listen({ host: config.api.host, port: config.api.port });
-    const address = api.server.address();
-    apiPort = typeof address === 'object' && address ? address.port : undefined;
-  }
+        opts.apiPlugins,
+      )
+    : { api: undefined, apiPort: undefined };
 
-  log.info({ mqtt: broker.tcpPort, ws: broker.wsPort, api: apiPort, dataDir: config.dataDir }, 'querstrom serving');
+  log.info({ mqtt: broker.tcpPort, ws: broker.wsPort, mqtts: broker.tlsPort, wss: broker.wssPort, api: apiPort, dataDir: config.dataDir }, 'querstrom serving');
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -134,10 +112,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       if (retentionTimer) clearInterval(retentionTimer);
       registry.unwatch();
       await api?.close();
+      // The broker first: it finishes in-flight publishes, whose acks need the writer.
       await broker!.close();
-      await writer.close();
-      await devices.close();
-      await store.close();
+      await core.close();
       log.info('querstrom stopped; everything acknowledged is stored');
     })());
 

@@ -7,22 +7,19 @@
  * The wiring mirrors startServer() in ./index.ts minus the embedded broker and device
  * administration (the external broker authenticates devices and enforces their ACLs).
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { buildApi, type ApiPlugin } from '../api/index.ts';
+import type { ApiPlugin } from '../api/index.ts';
 import type { Config } from '../config/schema.ts';
-import { DeviceTracker } from '../devices/tracker.ts';
+import type { DeviceTracker } from '../devices/tracker.ts';
 import { IdentityRegistry } from '../identity/index.ts';
-import { DurableWriter } from '../ingest/durable-writer.ts';
-import { IngestPipeline } from '../ingest/pipeline.ts';
+import type { DurableWriter } from '../ingest/durable-writer.ts';
+import type { IngestPipeline } from '../ingest/pipeline.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
-import { createMetricsRegistry, ingestMetrics } from '../observability/metrics.ts';
 import { registerWorkerMetrics, routeBrokerMessage, SharedSubscriber, sharedFilters, type WorkerOptions } from '../scaleout/index.ts';
-import { openDuckDbStore, type Store } from '../store/index.ts';
-import { influxOptionsFromEnv, openInfluxStore } from '../store/influx/index.ts';
+import type { Store } from '../store/index.ts';
 import { identityFile } from './index.ts';
+import { listenApi, openIngestCore } from './ingest-core.ts';
 
 export interface RunningWorker {
   config: Config;
@@ -48,38 +45,16 @@ export interface StartWorkerOptions {
 
 export async function startWorker(config: Config, worker: WorkerOptions, opts: StartWorkerOptions = {}): Promise<RunningWorker> {
   const log = (opts.log ?? createLogger(config.log.level)).child({ worker: worker.workerId });
-  await mkdir(config.dataDir, { recursive: true });
   if (config.store.kind !== 'influx') {
     log.warn({ store: config.store.kind }, 'the embedded store belongs to this worker alone; workers sharing a group need a shared store (QS_STORE=influx)');
   }
-  const metrics = createMetricsRegistry();
-  const instruments = ingestMetrics(metrics);
-
-  const devices = new DeviceTracker(join(config.dataDir, 'devices.json'));
-  await devices.load();
-  devices.startPersisting();
-
-  const store: Store =
-    config.store.kind === 'influx'
-      ? await openInfluxStore({ ...influxOptionsFromEnv(opts.env ?? process.env, config.dataDir), log: log.child({ component: 'influx' }), metrics })
-      : await openDuckDbStore({ path: join(config.dataDir, 'readings.duckdb') });
-  const { writer, recoveredSequences } = await DurableWriter.open({
-    dir: join(config.dataDir, 'wal'),
-    store,
-    maxDelayMs: config.ingest.groupCommitMaxDelayMs,
-    log,
-  });
-
   let subscriber: SharedSubscriber | undefined;
-  const pipeline = new IngestPipeline({
-    writer,
-    devices,
-    metrics: instruments,
-    config: config.ingest,
+  const core = await openIngestCore(config, {
     log,
+    ...(opts.env ? { env: opts.env } : {}),
     notifyDevice: (topic, payload) => subscriber?.publish(topic, payload),
   });
-  pipeline.restoreSequences(recoveredSequences);
+  const { devices, pipeline, store, writer, metrics } = core;
 
   const maxTopicDepth = config.broker.limits.maxTopicDepth;
   const maxPacketBytes = config.broker.limits.maxPacketBytes;
@@ -111,39 +86,32 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
       handle,
     );
   } catch (err) {
-    await writer.close();
-    await devices.close();
-    await store.close();
+    await core.close();
     throw err;
   }
   const sub = subscriber;
   registerWorkerMetrics(metrics, worker.workerId, () => sub.stats());
 
-  let api: FastifyInstance | undefined;
-  let apiPort: number | undefined;
-  let registry: IdentityRegistry | undefined;
-  if (config.api.enabled) {
-    // API tokens only; device credentials live in the external broker.
-    registry = await IdentityRegistry.open(identityFile(config.dataDir));
-    registry.watch();
-    api = await buildApi(
-      {
-        store,
-        tokens: registry,
-        devices,
-        metrics,
-        log: log.child({ component: 'api' }),
-        ready: async () => {
-          const checks = { store: await store.healthy().catch(() => false), broker: sub.connected };
-          return { ready: Object.values(checks).every(Boolean), checks };
+  // API tokens only; device credentials live in the external broker.
+  const registry = config.api.enabled ? await IdentityRegistry.open(identityFile(config.dataDir)) : undefined;
+  registry?.watch();
+  const { api, apiPort } = registry
+    ? await listenApi(
+        config,
+        {
+          store,
+          tokens: registry,
+          devices,
+          metrics,
+          log: log.child({ component: 'api' }),
+          ready: async () => {
+            const checks = { store: await store.healthy().catch(() => false), broker: sub.connected };
+            return { ready: Object.values(checks).every(Boolean), checks };
+          },
         },
-      },
-      { plugins: opts.apiPlugins ?? [] },
-    );
-    await api.listen({ host: config.api.host, port: config.api.port });
-    const address = api.server.address();
-    apiPort = typeof address === 'object' && address ? address.port : undefined;
-  }
+        opts.apiPlugins,
+      )
+    : { api: undefined, apiPort: undefined };
 
   log.info({ broker: worker.brokerUrl, clientId: worker.clientId, group: worker.shareGroup, api: apiPort, dataDir: config.dataDir }, 'querstrom ingest worker running');
 
@@ -154,9 +122,7 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
       // First stop taking messages and acknowledge what is durable; the rest stays with the broker.
       await sub.close();
       await api?.close();
-      await writer.close();
-      await devices.close();
-      await store.close();
+      await core.close();
       log.info('querstrom worker stopped; everything acknowledged is stored or spooled');
     })());
 

@@ -73,7 +73,7 @@ export function registerServeCommand(program: Command): void {
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
       // Machine-readable readiness line for scripts and tests that start the server.
-      process.stdout.write(JSON.stringify({ ready: true, mqtt: server.broker.tcpPort, ws: server.broker.wsPort, api: server.apiPort, ...(demo ? { token: demo.token, tenant: demo.tenant } : {}) }) + '\n');
+      process.stdout.write(JSON.stringify({ ready: true, mqtt: server.broker.tcpPort, ws: server.broker.wsPort, mqtts: server.broker.tlsPort, wss: server.broker.wssPort, api: server.apiPort, ...(demo ? { token: demo.token, tenant: demo.tenant } : {}) }) + '\n');
     });
 }
 

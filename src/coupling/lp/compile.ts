@@ -183,8 +183,6 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     colCo2.push(0);
     return b.addCol(name);
   };
-  // Handles of coefficients rewritten by fill: [handle, ...]
-  const dynamic: { handle: number; col: number }[] = [];
 
   // ---- buses
   const buses: CompiledBus[] = [];
@@ -333,8 +331,6 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           b.add(zr, q, 1);
           const hEl = b.add(rowOf(busOf(city, u.elBus, 'electricity'), t), q, -1 / u.copMax);
           const hSrc = u.sourceBus !== undefined ? b.add(rowOf(u.sourceBus, t), q, -(1 - 1 / u.copMax)) : -1;
-          dynamic.push({ handle: hEl, col: q });
-          if (hSrc >= 0) dynamic.push({ handle: hSrc, col: q });
           cu.cols.push([q]);
           cu.primaryRow.push(zr);
           cu.techRow.push(-1);

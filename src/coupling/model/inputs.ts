@@ -5,7 +5,11 @@
 import { bindingUnits, type City, type InputQuantity, type InputSpec } from './schema.ts';
 
 export interface BoundInput {
+  /** Device key, or the key prefix when `prefix` is set. */
   device: string;
+  /** Readings of every device whose key starts with `device` combine by `aggregate`. */
+  prefix: boolean;
+  aggregate: 'sum' | 'mean';
   metric: string;
   /** Unit of the readings (canonical, as stored by ingest). */
   unit: string;
@@ -41,6 +45,8 @@ export interface InputRegistry {
   byName: Map<string, number>;
   /** `device\u0000metric` → input indices fed by that metric. */
   byKey: Map<string, number[]>;
+  /** Prefix bindings: matched against every device key. */
+  prefixes: { prefix: string; metric: string; index: number }[];
 }
 
 /** Limits of physically possible readings per quantity, in reading units (rejections name them). */
@@ -65,6 +71,7 @@ export function collectInputs(city: City): InputRegistry {
   const defs: InputDef[] = [];
   const byName = new Map<string, number>();
   const byKey = new Map<string, number[]>();
+  const prefixes: InputRegistry['prefixes'] = [];
   const add = (component: string, field: string, quantity: InputQuantity, spec: InputSpec | undefined) => {
     if (spec === undefined) return;
     const index = defs.length;
@@ -85,7 +92,9 @@ export function collectInputs(city: City): InputRegistry {
         constant: undefined,
         socIsEnergy: quantity === 'soc' && unit !== '%',
         binding: {
-          device: spec.device,
+          device: spec.device ?? spec.devicePrefix!,
+          prefix: spec.device === undefined,
+          aggregate: spec.aggregate ?? 'sum',
           metric: spec.metric,
           unit,
           factor,
@@ -97,10 +106,12 @@ export function collectInputs(city: City): InputRegistry {
           profile: spec.profile,
         },
       };
-      const key = inputKey(spec.device, spec.metric);
-      const list = byKey.get(key);
-      if (list) list.push(index);
-      else byKey.set(key, [index]);
+      if (spec.device !== undefined) {
+        const key = inputKey(spec.device, spec.metric);
+        const list = byKey.get(key);
+        if (list) list.push(index);
+        else byKey.set(key, [index]);
+      } else prefixes.push({ prefix: spec.devicePrefix!, metric: spec.metric, index });
     }
     defs.push(def);
     byName.set(name, index);
@@ -152,5 +163,5 @@ export function collectInputs(city: City): InputRegistry {
     add(s.id, 'availability', 'fraction', s.availability);
   }
   for (const l of city.links) add(l.id, 'availability', 'fraction', l.availability);
-  return { defs, byName, byKey };
+  return { defs, byName, byKey, prefixes };
 }

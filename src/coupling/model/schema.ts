@@ -42,7 +42,14 @@ const defaultBindingUnit: Record<InputQuantity, string> = {
 
 export const bindingSchema = z
   .object({
-    device: z.string().min(1).max(129),
+    device: z.string().min(1).max(129).optional().meta({ description: 'Device key as stored by ingest (`gateway` or `gateway/subdevice`).' }),
+    devicePrefix: z
+      .string()
+      .min(1)
+      .max(129)
+      .optional()
+      .meta({ description: 'All devices whose key starts with this (e.g. every heat meter of a zone), combined by `aggregate`.' }),
+    aggregate: z.enum(['sum', 'mean']).optional().meta({ description: 'How readings of a devicePrefix binding combine (default sum).' }),
     metric: metricNameSchema,
     unit: z.string().optional().meta({ description: 'Canonical unit the readings arrive in (as stored by ingest).' }),
     default: z.number().meta({ description: 'Safe value (in `unit`) used when the input is missing or too old.' }),
@@ -78,6 +85,12 @@ function input(quantity: InputQuantity) {
           path: ['unit'],
           message: `readings of this ${quantity} input arrive in ${allowed.join(' or ')} (canonical units from ingest), not "${unit}"`,
         });
+      }
+      if ((v.device === undefined) === (v.devicePrefix === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['device'], message: 'a binding needs exactly one of device or devicePrefix' });
+      }
+      if (v.aggregate !== undefined && v.devicePrefix === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['aggregate'], message: 'aggregate applies to devicePrefix bindings only' });
       }
       if (v.ttlS !== undefined && v.maxAgeS !== undefined && v.maxAgeS < v.ttlS) {
         ctx.addIssue({ code: 'custom', path: ['maxAgeS'], message: `maxAgeS (${v.maxAgeS}) must be at least ttlS (${v.ttlS})` });
