@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { registerBenchCommand } from './commands/bench.ts';
+import { registerBenchDispatch } from './commands/bench-dispatch.ts';
+import { registerDispatchCommand } from './commands/dispatch.ts';
 import { registerDeviceCommand } from './commands/device.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
 import { registerSpecsCommand } from './commands/specs.ts';
@@ -14,7 +16,8 @@ export function buildProgram(): Command {
   registerDeviceCommand(program);
   registerSimulateCommand(program);
   registerTokenCommand(program);
-  registerBenchCommand(program);
+  registerBenchDispatch(registerBenchCommand(program));
+  registerDispatchCommand(program);
   registerSpecsCommand(program);
   return program;
 }

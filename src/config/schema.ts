@@ -115,6 +115,19 @@ export const configSchema = z.object({
       for (const issue of requireFiles(api.tls, ['tls'], 'tls.enabled is true')) ctx.addIssue({ code: 'custom', input: api, ...issue });
     })
     .prefault({}),
+  /** Live coupling engines: one city model per tenant, fed from that tenant's readings. */
+  coupling: z
+    .array(
+      z.object({
+        tenant: z.string().min(1),
+        city: z.string().min(1).meta({ description: 'Path of the city model YAML, e.g. config/demo-city.yaml' }),
+        /** Solve at least this often; inputs changing trigger a tick sooner. */
+        tickMs: z.number().int().min(10).optional(),
+        /** Shortest gap between input-triggered ticks, so a reading storm costs bounded CPU. */
+        minTickGapMs: z.number().int().min(0).default(20),
+      }),
+    )
+    .default([]),
   log: z
     .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),
