@@ -46,6 +46,41 @@ export const brokerPersistenceSchema = z.object({
   dir: z.string().min(1).optional(),
 });
 
+/** Which device and metric take a unit's (or storage's) setpoint in automatic mode. */
+export const controlTargetSchema = z
+  .object({
+    device: z.string().min(1).meta({ description: 'Device (gateway) id whose cmd topic receives the setpoint' }),
+    metric: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'metric names are 1-64 chars of a-z 0-9 _').meta({ description: 'Controllable metric, e.g. heat_power' }),
+    /** Power unit of the command value (kW is canonical). */
+    unit: z.string().default('kW'),
+    /** Setpoint field sent: default heat for heat units, el for el_power, net charge for storages. */
+    field: z.enum(['heatMw', 'elMw', 'sourceHeatMw', 'output', 'netChargeMw']).optional(),
+  })
+  .strict();
+
+/** One live coupling engine: a tenant's city model, how often it solves, and what it may control. */
+export const couplingEntrySchema = z
+  .object({
+    tenant: z.string().min(1),
+    city: z.string().min(1).meta({ description: 'Path of the city model YAML, e.g. config/demo-city.yaml' }),
+    /** Solve at least this often (default: the city's tickS); inputs changing trigger a tick sooner. */
+    tickMs: z.number().int().min(10).optional(),
+    /** Shortest gap between input-triggered ticks, so a reading storm costs bounded CPU. */
+    minTickGapMs: z.number().int().min(0).default(20),
+    /** Unit or storage id → the device metric that takes its setpoint in automatic mode. */
+    controls: z.record(z.string(), controlTargetSchema).default({}),
+    /** A new setpoint is sent when it moved by more than max(deadbandMw, deadbandFraction × unit maximum). */
+    deadbandMw: z.number().min(0).default(0.1),
+    deadbandFraction: z.number().min(0).max(1).default(0.01),
+    /** A command without an ack after this is timed_out (and re-sent on a later tick). */
+    ackTimeoutMs: z.number().int().min(100).default(10_000),
+    /** A changed recommendation is recorded in the audit trail at most this often (0: every one); commands always. */
+    auditMinGapMs: z.number().int().min(0).default(1000),
+    /** Dispatch series (KPIs, prices, setpoints) are stored at most this often. */
+    seriesIntervalMs: z.number().int().min(1000).default(10_000),
+  })
+  .strict();
+
 export const apiTlsSchema = z.object({
   enabled: z.boolean().default(false),
   certFile: z.string().min(1).optional(),
@@ -116,18 +151,7 @@ export const configSchema = z.object({
     })
     .prefault({}),
   /** Live coupling engines: one city model per tenant, fed from that tenant's readings. */
-  coupling: z
-    .array(
-      z.object({
-        tenant: z.string().min(1),
-        city: z.string().min(1).meta({ description: 'Path of the city model YAML, e.g. config/demo-city.yaml' }),
-        /** Solve at least this often; inputs changing trigger a tick sooner. */
-        tickMs: z.number().int().min(10).optional(),
-        /** Shortest gap between input-triggered ticks, so a reading storm costs bounded CPU. */
-        minTickGapMs: z.number().int().min(0).default(20),
-      }),
-    )
-    .default([]),
+  coupling: z.array(couplingEntrySchema).default([]),
   log: z
     .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
     .prefault({}),
@@ -139,3 +163,6 @@ export type BrokerLimits = z.infer<typeof brokerLimitsSchema>;
 export type BrokerTls = z.infer<typeof brokerTlsSchema>;
 export type BrokerPersistence = z.infer<typeof brokerPersistenceSchema>;
 export type ApiTls = z.infer<typeof apiTlsSchema>;
+export type CouplingEntry = z.infer<typeof couplingEntrySchema>;
+export type CouplingEntryInput = z.input<typeof couplingEntrySchema>;
+export type ControlTarget = z.infer<typeof controlTargetSchema>;

@@ -22,7 +22,8 @@ export function registerBenchCommand(program: Command): Command {
     .option('--messages <n>', 'single-reading messages per run', '40000')
     .option('--batch-messages <n>', '100-reading messages', '6000')
     .option('--clients <n>', 'publishing clients', '20')
-    .option('--inflight <n>', 'unacknowledged QoS 1 messages per client', '32')
+    // 20 clients × 64 in flight stand for ~1,300 gateways with one message each awaiting its durable PUBACK.
+    .option('--inflight <n>', 'unacknowledged QoS 1 messages per client', '64')
     .option('--store <kind>', 'duckdb (embedded) or influx', 'duckdb')
     .option('--influx-url <url>', `--store influx: an existing server (token, org, bucket from ${INFLUX_ENV.token}, ${INFLUX_ENV.org}, ${INFLUX_ENV.bucket}); default: start victoria-metrics for the run`)
     .option('--outage-ms <ms>', '--store influx: how long the started store server is stopped during the outage run', '5000')
