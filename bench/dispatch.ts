@@ -33,6 +33,8 @@ export interface DispatchBenchOptions {
   stepS?: number;
   seed?: number;
   dataDir?: string;
+  /** Readings for the end-to-end reading → dispatch run in a real server (0 skips it). */
+  e2eReadings?: number;
   log?: (line: string) => void;
 }
 
@@ -82,7 +84,10 @@ export interface DispatchBenchResult {
   /** Look-ahead plan solve time in the worker thread. */
   plan_p50_ms: number;
   plan_max_ms: number;
-  reading_to_dispatch_p99_ms: null;
+  /** End to end in the real server, see benchReadingToDispatch (null when not run). */
+  reading_to_dispatch_p50_ms: number | null;
+  reading_to_dispatch_p99_ms: number | null;
+  reading_to_dispatch: ReadingToDispatchResult | null;
   cpu_s: number;
   rss_mb: number;
   load_avg_1m: number;
@@ -400,7 +405,9 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     replans: planMs.length,
     plan_p50_ms: round(pct(pl, 0.5), 2),
     plan_max_ms: round(pl[pl.length - 1] ?? NaN, 2),
+    reading_to_dispatch_p50_ms: null,
     reading_to_dispatch_p99_ms: null,
+    reading_to_dispatch: null,
     cpu_s: round((cpu.user + cpu.system) / 1e6, 2),
     rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
     load_avg_1m: round(Math.max(loadBefore, loadavg()[0]!), 2),
@@ -411,5 +418,187 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
   say(`mean per tick: inputs ${result.phase_mean_us.inputs} µs, LP update ${result.phase_mean_us.update} µs, solve ${result.phase_mean_us.solve} µs, result ${result.phase_mean_us.report} µs`);
   say(`records on first access p50 ${result.views_p50_us} µs (tick + records p50 ${result.tick_with_views_p50_us} µs, p99 ${result.tick_with_views_p99_us} µs)`);
   say(`explanations on demand p50 ${result.explain_p50_us} µs; cpu ${result.cpu_s} s; max RSS ${result.rss_mb} MB; load average ${result.load_avg_1m}`);
+  const e2e = o.e2eReadings ?? 300;
+  if (e2e > 0) {
+    const r = await benchReadingToDispatch({ city: cityPath, readings: e2e, log: say });
+    result.reading_to_dispatch = r;
+    result.reading_to_dispatch_p50_ms = r.reading_to_dispatch_p50_ms;
+    result.reading_to_dispatch_p99_ms = r.reading_to_dispatch_p99_ms;
+  }
+  return result;
+}
+
+export interface ReadingToDispatchOptions {
+  city?: string;
+  /** Measured readings (each changes a bound input). */
+  readings?: number;
+  warmup?: number;
+  /** Pause between a dispatch arriving and the next reading, ms (above the server's minTickGapMs). */
+  gapMs?: number;
+  /** Broker sessions and retained messages: disk (the server default) or memory. */
+  persistence?: 'disk' | 'memory';
+  log?: (line: string) => void;
+}
+
+export interface ReadingToDispatchResult {
+  city: string;
+  readings: number;
+  gap_ms: number;
+  persistence: 'disk' | 'memory';
+  /** MQTT publish of a reading (QoS 1) → the updated dispatch delivered on qs/v1/{tenant}/dispatch/latest. */
+  reading_to_dispatch_p50_ms: number;
+  reading_to_dispatch_p90_ms: number;
+  reading_to_dispatch_p99_ms: number;
+  reading_to_dispatch_max_ms: number;
+  /** Where the time goes (p50): publish → durable (WAL fsync, listeners called), durable → tick published, → delivered. */
+  to_durable_p50_ms: number;
+  durable_to_tick_p50_ms: number;
+  tick_to_delivery_p50_ms: number;
+  to_durable_p99_ms: number;
+  /** The dispatch's own share: readings durable → updated dispatch delivered (tick, result JSON, publish). */
+  durable_to_delivery_p50_ms: number;
+  durable_to_delivery_p99_ms: number;
+  result_json_kb: number;
+  load_avg_1m: number;
+}
+
+/**
+ * The end-to-end path in a real server on 127.0.0.1: a gateway of the reference city publishes
+ * one reading (QoS 1) over MQTT/TCP; the server makes it durable (WAL fsync), feeds the live
+ * coupling engine, which ticks and publishes the result; an in-process subscription of the
+ * broker (where an MQTT bridge or dashboard plugin would listen) receives it. Each reading
+ * changes a bound input (zone heat demand); the next is sent `gapMs` after the previous dispatch.
+ */
+export async function benchReadingToDispatch(o: ReadingToDispatchOptions = {}): Promise<ReadingToDispatchResult> {
+  const say = o.log ?? (() => undefined);
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const mqtt = (await import('mqtt')).default;
+  const { configSchema } = await import('../src/config/schema.ts');
+  const { createLogger } = await import('../src/observability/logger.ts');
+  const { startServer } = await import('../src/server/index.ts');
+  const cityPath = resolve(o.city ?? 'config/reference-city.yaml');
+  const n = o.readings ?? 300;
+  const warmup = o.warmup ?? 30;
+  const gapMs = o.gapMs ?? 30;
+  const persistence = o.persistence ?? 'disk';
+  const tenant = 'bench';
+  const city = loadCity(cityPath);
+  // A bound exact heat-demand input of the city: its device publishes the readings.
+  const bus = city.buses.find((b) => b.kind === 'heat' && typeof b.demandMw === 'object' && b.demandMw.device !== undefined);
+  if (!bus || bus.kind !== 'heat' || typeof bus.demandMw !== 'object') throw new Error(`${cityPath}: no heat zone with a device-bound demand to publish`);
+  const device = bus.demandMw.device!;
+  const input = `${bus.id}.demandMw`;
+  const base = bus.demandMw.default;
+
+  const dir = await mkdtemp(join(tmpdir(), 'qs-bench-r2d-'));
+  const config = configSchema.parse({
+    dataDir: dir,
+    broker: { tcp: { host: '127.0.0.1', port: 0 }, ws: { enabled: false }, persistence: { kind: persistence } },
+    api: { enabled: false },
+    log: { level: 'silent' },
+    coupling: [{ tenant, city: cityPath, warmupMs: 0 }],
+  });
+  const server = await startServer(config, { log: createLogger('silent') });
+  const client = await (async () => {
+    try {
+      const { password } = await server.registry.addDevice(tenant, device, 'heat_meter');
+      return await mqtt.connectAsync(`mqtt://127.0.0.1:${server.broker.tcpPort}`, { clientId: `${tenant}/${device}`, username: `${tenant}/${device}`, password, protocolVersion: 4, reconnectPeriod: 0 });
+    } catch (err) {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  })();
+  const service = server.dispatch.service(tenant)!;
+
+  // Timestamps of the reading in flight: durable (pipeline listeners), ticked, delivered.
+  let want: number | undefined;
+  let durableAt = 0;
+  let tickAt = 0;
+  let jsonBytes = 0;
+  let delivered: ((at: number) => void) | undefined;
+  server.pipeline.on({ readings: (t, d) => void (t === tenant && d === device && (durableAt = performance.now())) });
+  service.subscribe((json, r) => {
+    if (want !== undefined && Math.abs(r.inputs[input]!.value - want) < 1e-9) {
+      tickAt = performance.now();
+      jsonBytes = json.length;
+    }
+  });
+  await new Promise<void>((done) =>
+    server.broker.aedes.subscribe(
+      `qs/v1/${tenant}/dispatch/latest`,
+      (packet, cb) => {
+        const at = performance.now();
+        cb();
+        if (want === undefined || !delivered) return;
+        const r = JSON.parse(packet.payload.toString()) as DispatchResult;
+        if (Math.abs(r.inputs[input]!.value - want) < 1e-9) delivered(at);
+      },
+      done,
+    ),
+  );
+
+  const total: number[] = [];
+  const toDurable: number[] = [];
+  const toTick: number[] = [];
+  const toDelivery: number[] = [];
+  const dispatchPart: number[] = [];
+  const loadBefore = loadavg()[0]!;
+  say(`reading to dispatch: ${city.name}, device ${device} → ${input}; ${n} readings (+${warmup} warm-up), ${gapMs} ms apart, broker persistence ${persistence}`);
+  try {
+    for (let k = 0; k < warmup + n; k++) {
+      const kw = base * (0.8 + 0.4 * ((k * 7919) % 1000) / 1000) + k * 1e-3; // distinct every time
+      want = kw / 1000;
+      const arrived = new Promise<number>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error(`reading ${k}: no updated dispatch within 5 s`)), 5000);
+        delivered = (at) => {
+          clearTimeout(timer);
+          delivered = undefined;
+          res(at);
+        };
+      });
+      const t0 = performance.now();
+      client.publish(`qs/v1/${tenant}/${device}/data`, JSON.stringify({ seq: k + 1, samples: [{ ts: Date.now(), metrics: { heat_power: kw } }], units: { heat_power: 'kW' } }), { qos: 1 });
+      const at = await arrived;
+      if (k >= warmup) {
+        total.push(at - t0);
+        toDurable.push(durableAt - t0);
+        toTick.push(tickAt - durableAt);
+        toDelivery.push(at - tickAt);
+        dispatchPart.push(at - durableAt);
+      }
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+  } finally {
+    await client.endAsync(true);
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const sort = (xs: number[]) => xs.slice().sort((a, b) => a - b);
+  const t = sort(total);
+  const r2 = (v: number) => round(v, 2);
+  const result: ReadingToDispatchResult = {
+    city: city.name,
+    readings: n,
+    gap_ms: gapMs,
+    persistence,
+    reading_to_dispatch_p50_ms: r2(pct(t, 0.5)),
+    reading_to_dispatch_p90_ms: r2(pct(t, 0.9)),
+    reading_to_dispatch_p99_ms: r2(pct(t, 0.99)),
+    reading_to_dispatch_max_ms: r2(t[t.length - 1] ?? NaN),
+    to_durable_p50_ms: r2(pct(sort(toDurable), 0.5)),
+    durable_to_tick_p50_ms: r2(pct(sort(toTick), 0.5)),
+    tick_to_delivery_p50_ms: r2(pct(sort(toDelivery), 0.5)),
+    to_durable_p99_ms: r2(pct(sort(toDurable), 0.99)),
+    durable_to_delivery_p50_ms: r2(pct(sort(dispatchPart), 0.5)),
+    durable_to_delivery_p99_ms: r2(pct(sort(dispatchPart), 0.99)),
+    result_json_kb: round(jsonBytes / 1024, 1),
+    load_avg_1m: round(Math.max(loadBefore, loadavg()[0]!), 2),
+  };
+  say(
+    `reading to dispatch p50 ${result.reading_to_dispatch_p50_ms} ms, p99 ${result.reading_to_dispatch_p99_ms} ms (publish → durable p50 ${result.to_durable_p50_ms} ms, p99 ${result.to_durable_p99_ms} ms; durable → delivered p50 ${result.durable_to_delivery_p50_ms} ms, p99 ${result.durable_to_delivery_p99_ms} ms; result ${result.result_json_kb} KB; load ${result.load_avg_1m})`,
+  );
   return result;
 }

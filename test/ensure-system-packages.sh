@@ -2,8 +2,8 @@
 # The tests talk to real foreign peers from Debian's packages. Installs them when missing
 # (as root, non-interactive), otherwise says exactly what to install.
 set -euo pipefail
-PACKAGES=(mosquitto mosquitto-clients glpk-utils victoria-metrics openssl)
-COMMANDS=(mosquitto mosquitto_pub glpsol victoria-metrics openssl)
+PACKAGES=(mosquitto mosquitto-clients glpk-utils victoria-metrics openssl chromium)
+COMMANDS=(mosquitto mosquitto_pub glpsol victoria-metrics openssl chromium)
 missing=()
 for i in "${!COMMANDS[@]}"; do
   command -v "${COMMANDS[$i]}" >/dev/null 2>&1 || [ -x "/usr/sbin/${COMMANDS[$i]}" ] || [ -x "/usr/bin/${COMMANDS[$i]}" ] || missing+=("${PACKAGES[$i]}")

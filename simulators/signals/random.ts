@@ -5,6 +5,8 @@
  * - a sequential generator (mulberry32) for decisions that happen in order (faults, jitter).
  */
 
+import { seededRandom } from '../../src/common/random.ts';
+
 /** 32-bit finaliser of MurmurHash3: good avalanche for cheap. */
 function fmix32(h: number): number {
   h ^= h >>> 16;
@@ -102,14 +104,7 @@ export interface Rng {
 
 /** mulberry32: tiny, fast, fine for simulation (not for secrets). */
 export function createRng(seed: number): Rng {
-  let state = hashInts(seed) | 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(hashInts(seed));
   return {
     next,
     range: (min, max) => min + (max - min) * next(),

@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import { registerBenchCommand } from './commands/bench.ts';
 import { registerBenchDispatch } from './commands/bench-dispatch.ts';
 import { registerDispatchCommand } from './commands/dispatch.ts';
+import { registerBenchScenario } from './commands/bench-scenario.ts';
+import { registerBenchMemory } from './commands/bench-memory.ts';
+import { registerScenarioCommand } from './commands/scenario.ts';
 import { registerDeviceCommand } from './commands/device.ts';
 import { registerSimulateCommand } from './commands/simulate.ts';
 import { registerSpecsCommand } from './commands/specs.ts';
@@ -16,8 +19,12 @@ export function buildProgram(): Command {
   registerDeviceCommand(program);
   registerSimulateCommand(program);
   registerTokenCommand(program);
-  registerBenchDispatch(registerBenchCommand(program));
+  const bench = registerBenchCommand(program);
+  registerBenchDispatch(bench);
+  registerBenchScenario(bench);
+  registerBenchMemory(bench);
   registerDispatchCommand(program);
+  registerScenarioCommand(program);
   registerSpecsCommand(program);
   return program;
 }

@@ -65,8 +65,10 @@ export const couplingEntrySchema = z
     city: z.string().min(1).meta({ description: 'Path of the city model YAML, e.g. config/demo-city.yaml' }),
     /** Solve at least this often (default: the city's tickS); inputs changing trigger a tick sooner. */
     tickMs: z.number().int().min(10).optional(),
-    /** Shortest gap between input-triggered ticks, so a reading storm costs bounded CPU. */
+    /** Input-triggered ticks run at most once per this on average (bursts of 4 pass at once), so a reading storm costs bounded CPU. */
     minTickGapMs: z.number().int().min(0).default(20),
+    /** The first tick waits until every bound input has a reading, at most this long (ramps start from it). */
+    warmupMs: z.number().int().min(0).default(10_000),
     /** Unit or storage id → the device metric that takes its setpoint in automatic mode. */
     controls: z.record(z.string(), controlTargetSchema).default({}),
     /** A new setpoint is sent when it moved by more than max(deadbandMw, deadbandFraction × unit maximum). */
@@ -74,8 +76,8 @@ export const couplingEntrySchema = z
     deadbandFraction: z.number().min(0).max(1).default(0.01),
     /** A command without an ack after this is timed_out (and re-sent on a later tick). */
     ackTimeoutMs: z.number().int().min(100).default(10_000),
-    /** A changed recommendation is recorded in the audit trail at most this often (0: every one); commands always. */
-    auditMinGapMs: z.number().int().min(0).default(1000),
+    /** A changed recommendation is recorded in the audit trail at most this often (default: the tick interval; 0: every one); commands, acks and status changes always. */
+    auditMinGapMs: z.number().int().min(0).optional(),
     /** Dispatch series (KPIs, prices, setpoints) are stored at most this often. */
     seriesIntervalMs: z.number().int().min(1000).default(10_000),
   })

@@ -4,17 +4,9 @@
  * occur), negative power prices, must-run, minimum outputs, ramps and congested links.
  */
 import type { CityInput } from './model/schema.ts';
+import { seededRandom } from '../common/random.ts';
 
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 export interface RandomReading {
   device: string;

@@ -29,7 +29,16 @@ export async function dispatchRoutes(app: FastifyInstance, hub: DispatchHub, opt
     if (!s) throw new ApiError(404, 'not_found', `no coupling engine runs for tenant "${tenant}"; add { tenant: ${tenant}, city: <city.yaml> } to the server config's coupling list`);
     return s;
   };
-  const noTickYet = () => new ApiError(404, 'not_found', 'no dispatch tick yet; the first one follows within one tick interval of the start');
+  const noTickYet = (s: DispatchService) => {
+    const waiting = s.waitingFor;
+    return new ApiError(
+      404,
+      'not_found',
+      waiting.length > 0
+        ? `no dispatch tick yet: waiting for the first readings of ${waiting.slice(0, 5).join(', ')}${waiting.length > 5 ? ` and ${waiting.length - 5} more` : ''} (at most warmupMs after the start)`
+        : 'no dispatch tick yet; the first one follows shortly after the start',
+    );
+  };
 
   r.get(
     '/dispatch/latest',
@@ -41,9 +50,9 @@ export async function dispatchRoutes(app: FastifyInstance, hub: DispatchHub, opt
       },
     },
     async (request) => {
-      const latest = serviceFor(request).latest;
-      if (!latest) throw noTickYet();
-      return latest;
+      const s = serviceFor(request);
+      if (!s.latest) throw noTickYet(s);
+      return s.latest;
     },
   );
 
@@ -72,14 +81,14 @@ export async function dispatchRoutes(app: FastifyInstance, hub: DispatchHub, opt
       res.write(`retry: 3000\n\n`);
       // Latest wins: a client too slow to take a tick skips it instead of buffering without bound.
       const send = (json: string, tick: number) => {
-        if (res.writableNeedDrain || res.destroyed) return;
+        if (res.writableNeedDrain || res.writableEnded || res.destroyed) return;
         res.write(`event: dispatch\nid: ${tick}\ndata: ${json}\n\n`);
       };
       const first = s.latestJson;
       if (first !== undefined && s.latest) send(first, s.latest.tick);
       const unsubscribe = s.subscribe((json, result) => send(json, result.tick));
       const heartbeat = setInterval(() => {
-        if (!res.writableNeedDrain && !res.destroyed) res.write(': heartbeat\n\n');
+        if (!res.writableNeedDrain && !res.writableEnded && !res.destroyed) res.write(': heartbeat\n\n');
       }, heartbeatMs);
       heartbeat.unref();
       const end = () => {
@@ -143,12 +152,14 @@ export async function dispatchRoutes(app: FastifyInstance, hub: DispatchHub, opt
     },
   );
 
-  r.get(
+  // Plain text, so outside the zod type provider (its serialiser writes JSON).
+  app.get(
     '/dispatch/export.lp',
     { schema: { summary: "The last tick's problem in CPLEX LP format; re-solving it gives the tick's objective", tags, produces: 'text/plain', response: { 401: err, 404: err } } },
     async (request, reply) => {
-      const text = serviceFor(request).exportLp();
-      if (text === undefined) throw noTickYet();
+      const s = serviceFor(request);
+      const text = s.exportLp();
+      if (text === undefined) throw noTickYet(s);
       return reply.type('text/plain; charset=utf-8').send(text);
     },
   );

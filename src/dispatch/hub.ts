@@ -4,6 +4,7 @@
  * error naming the config entry and the field.
  */
 import type { ServerResponse } from 'node:http';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ApiPlugin } from '../api/index.ts';
 import { CityConfigError, loadCity, type City } from '../coupling/index.ts';
 import { idSchema } from '../contract/index.ts';
@@ -47,6 +48,73 @@ export interface DispatchDeps {
   publish: Publish;
   log: Logger;
   dataDir: string;
+  /** The process registry: dispatch counters are read from the services at scrape time. */
+  metrics?: Registry;
+}
+
+function registerMetrics(registry: Registry, services: ReadonlyMap<string, DispatchService>): void {
+  const each = (fn: (tenant: string, s: DispatchService) => void) => {
+    for (const [tenant, s] of services) fn(tenant, s);
+  };
+  new Counter({
+    name: 'querstrom_dispatch_ticks_total',
+    help: 'Dispatch ticks by tenant and what started them',
+    labelNames: ['tenant', 'reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((tenant, s) => {
+        this.inc({ tenant, reason: 'interval' }, s.stats.intervalTicks);
+        this.inc({ tenant, reason: 'input' }, s.stats.inputTicks);
+      });
+    },
+  });
+  new Counter({
+    name: 'querstrom_dispatch_readings_total',
+    help: 'Readings fed to the coupling engine (rejected: physically impossible)',
+    labelNames: ['tenant', 'result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((tenant, s) => {
+        this.inc({ tenant, result: 'accepted' }, s.stats.readings - s.stats.rejectedReadings);
+        this.inc({ tenant, result: 'rejected' }, s.stats.rejectedReadings);
+      });
+    },
+  });
+  new Counter({
+    name: 'querstrom_dispatch_commands_total',
+    help: 'Setpoint commands sent to devices in automatic mode',
+    labelNames: ['tenant'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((tenant, s) => this.inc({ tenant }, s.control.commandsSent));
+    },
+  });
+  new Gauge({
+    name: 'querstrom_dispatch_last_tick_seconds',
+    help: 'Duration of the last dispatch tick (solve and result)',
+    labelNames: ['tenant'] as const,
+    registers: [registry],
+    collect() {
+      each((tenant, s) => this.set({ tenant }, s.stats.lastTickUs / 1e6));
+    },
+  });
+  new Gauge({
+    name: 'querstrom_dispatch_alarms',
+    help: 'Alarms of the last dispatch tick by level',
+    labelNames: ['tenant', 'level'] as const,
+    registers: [registry],
+    collect() {
+      each((tenant, s) => {
+        const alarms = s.latest?.alarms ?? [];
+        const critical = alarms.filter((a) => a.level === 'critical').length;
+        this.set({ tenant, level: 'critical' }, critical);
+        this.set({ tenant, level: 'warning' }, alarms.length - critical);
+      });
+    },
+  });
 }
 
 export interface DispatchHub {
@@ -54,6 +122,8 @@ export interface DispatchHub {
   service(tenant: string): DispatchService | undefined;
   /** The /api/v1/dispatch/* routes. */
   readonly apiPlugin: ApiPlugin;
+  /** Starts ticking; call once the broker that publishes the results is up. */
+  start(): void;
   /** Live streams (SSE) register here so shutdown can end them. */
   trackStream(res: ServerResponse): void;
   /** Stops ticking, ends live streams, writes what is pending; idempotent. */
@@ -72,6 +142,7 @@ export async function startDispatch(loaded: LoadedCoupling[], deps: DispatchDeps
     await Promise.allSettled([...services.values()].map((s) => s.close()));
     throw err;
   }
+  if (deps.metrics) registerMetrics(deps.metrics, services);
   let closed = false;
   // A listener must never throw into the ingest path.
   deps.pipeline.on({
@@ -94,13 +165,15 @@ export async function startDispatch(loaded: LoadedCoupling[], deps: DispatchDeps
       }
     },
   });
-  for (const s of services.values()) s.start();
 
   const streams = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;
   const hub: DispatchHub = {
     services,
     service: (tenant) => services.get(tenant),
+    start: () => {
+      if (!closed) for (const s of services.values()) s.start();
+    },
     apiPlugin: async (app) => dispatchRoutes(app, hub),
     trackStream: (res) => {
       if (closed) {

@@ -53,6 +53,8 @@ export class DispatchService {
   readonly audit: AuditTrail;
   readonly control: UnitControl;
   private readonly scheduler: TickScheduler;
+  private readonly intervalMs: number;
+  private lastReason: TickReason = 'interval';
   private readonly listeners = new Set<TickListener>();
   private readonly lastValues = new Map<string, number>();
   private readonly now: () => number;
@@ -64,6 +66,8 @@ export class DispatchService {
   private readonly alarmsSinceAudit = new Map<string, DispatchResult['alarms'][number]>();
   private readonly errorsLoggedAt = new Map<string, number>();
   private closed = false;
+  /** Bound inputs without a reading yet; the first tick waits for them (at most warmupMs). */
+  private awaiting: Set<string> | undefined;
   readonly stats: DispatchStats = { ticks: 0, inputTicks: 0, intervalTicks: 0, readings: 0, rejectedReadings: 0, lastTickUs: 0 };
 
   static async create(o: DispatchServiceOptions): Promise<DispatchService> {
@@ -94,17 +98,30 @@ export class DispatchService {
       modesFile: join(o.dataDir, 'dispatch', this.tenant, 'modes.json'),
       now: this.now,
     });
+    this.intervalMs = o.entry.tickMs ?? o.city.tickS * 1000;
     this.scheduler = new TickScheduler({
-      intervalMs: o.entry.tickMs ?? o.city.tickS * 1000,
+      intervalMs: this.intervalMs,
       minGapMs: o.entry.minTickGapMs,
-      run: (reason) => this.tick(reason),
+      // tick() never throws by contract; a timer callback that did would end the process.
+      run: (reason) => this.guard('tick', () => void this.tick(reason)),
       now: this.now,
     });
   }
 
-  /** Starts ticking (the first tick runs at once, on the safe defaults until readings arrive). */
+  /**
+   * Starts ticking. The first tick waits until every bound input has a reading, or warmupMs:
+   * it is the reference the ramp limits of later ticks start from, so it should not rest on
+   * safe defaults that live readings are about to replace.
+   */
   start(): void {
-    this.scheduler.start();
+    this.awaiting = new Set(this.engine.inputBindings().map((b) => b.input));
+    if (this.awaiting.size === 0 || this.o.entry.warmupMs === 0) this.awaiting = undefined;
+    this.scheduler.start(this.awaiting ? this.o.entry.warmupMs : 0);
+  }
+
+  /** Inputs the first tick still waits for (empty once ticking). */
+  get waitingFor(): string[] {
+    return this.awaiting ? [...this.awaiting] : [];
   }
 
   get latest(): DispatchResult | undefined {
@@ -137,12 +154,18 @@ export class DispatchService {
         this.stats.rejectedReadings++;
         changed = true;
       } else if (out.updated.length > 0) {
+        if (this.awaiting) for (const name of out.updated) this.awaiting.delete(name);
         const key = `${device}\u0000${r.metric}`;
         if (this.lastValues.get(key) !== r.value) {
           this.lastValues.set(key, r.value);
           changed = true;
         }
       }
+    }
+    if (this.awaiting) {
+      if (this.awaiting.size > 0) return;
+      this.awaiting = undefined;
+      changed = true;
     }
     if (changed) this.scheduler.inputChanged();
   }
@@ -153,7 +176,14 @@ export class DispatchService {
   }
 
   setMode(unit: string, mode: UnitMode, by: string): ModeChange {
-    return this.control.setMode(unit, mode, by, this.latestResult);
+    const before = this.control.commandsSent;
+    const change = this.control.setMode(unit, mode, by, this.latestResult);
+    // The command acts on the latest recommendation: make sure the trail holds it.
+    const r = this.latestResult;
+    if (r && this.control.commandsSent > before && this.audited?.tick !== r.tick) {
+      this.guard('audit', () => this.auditRecommendation(r, this.lastReason, this.control.recommendations(r), 1));
+    }
+    return change;
   }
 
   units(): UnitView[] {
@@ -168,12 +198,14 @@ export class DispatchService {
   /** One tick and everything that follows from it; public for tests and the benchmark. */
   tick(reason: TickReason): DispatchResult | undefined {
     if (this.closed) return undefined;
+    this.awaiting = undefined;
     const r = this.engine.tick(this.now());
     this.stats.ticks++;
     if (reason === 'input') this.stats.inputTicks++;
     else this.stats.intervalTicks++;
     this.stats.lastTickUs = r.tickUs;
     this.latestResult = r;
+    this.lastReason = reason;
 
     let json: string | undefined;
     this.guard('serialise', () => {
@@ -215,7 +247,7 @@ export class DispatchService {
       .join('|');
     const prev = this.audited;
     let due = prev === undefined || prev.status !== r.status || commands > 0;
-    if (!due && prev && r.ts - prev.at >= this.o.entry.auditMinGapMs) {
+    if (!due && prev && r.ts - prev.at >= (this.o.entry.auditMinGapMs ?? this.intervalMs)) {
       due = prev.alarmKey !== alarmKey || this.moved(prev.values, values);
     }
     if (!due) return;

@@ -16,6 +16,7 @@ const rec = z.record(z.string(), num);
 
 export const yearKpisSchema = z.object({
   year: z.number().int(),
+  serviceShare: rec.meta({ description: 'Share of the year each phased-in or phased-out unit or storage is in service.' }),
   periods: z.number().int(),
   hours: num,
   objectiveEur: num.meta({ description: 'LP objective: costs plus penalties (perfect foresight) or the realised sum (rolling).' }),
@@ -40,7 +41,7 @@ export const yearKpisSchema = z.object({
 });
 export type YearKpis = z.infer<typeof yearKpisSchema>;
 
-export const totalKpisSchema = yearKpisSchema.omit({ year: true, co2PriceEurPerT: true, capacities: true }).extend({
+export const totalKpisSchema = yearKpisSchema.omit({ year: true, serviceShare: true, co2PriceEurPerT: true, capacities: true }).extend({
   years: z.number().int(),
 });
 export type TotalKpis = z.infer<typeof totalKpisSchema>;
@@ -104,6 +105,8 @@ export interface YearInput {
   co2Price: number;
   /** Sized capacities and annualised investment (EUR) of this year. */
   capacities: Record<string, { size: number; costEur: number }>;
+  /** Share of the year's periods each phased unit or storage is in service (1 when absent). */
+  service: Record<string, number>;
 }
 
 export function yearKpis(city: City, table: HourlyTable, dtH: number, y: YearInput): YearKpis {
@@ -138,19 +141,22 @@ export function yearKpis(city: City, table: HourlyTable, dtH: number, y: YearInp
     const h = e(heatField(u.id));
     if (h > 0) bySource[u.id] = h;
     const cap = y.capacities[u.id]?.size ?? unitCapacity(u);
-    if (cap === undefined) continue;
+    // Out of service all year: no capacity, no full-load hours.
+    if (cap === undefined || (y.service[u.id] ?? 1) === 0) continue;
     capacities[u.id] = cap;
     flh[u.id] = cap > 1e-9 ? e(outputField(u.id)) / cap : 0;
   }
   const cycles: Record<string, number> = {};
   for (const s of city.storages) {
     const cap = y.capacities[s.id]?.size ?? s.capacityMWh;
+    if ((y.service[s.id] ?? 1) === 0) continue;
     capacities[s.id] = cap;
     cycles[s.id] = cap > 1e-9 ? e(`${s.id}.discharge_mw`) / cap : 0;
   }
   const co2 = { gas: eur(K.co2Gas), electricity: eur(K.co2El), waste: eur(K.co2Waste) }; // tonnes per period already
   return roundDeep({
     year: y.seg.year,
+    serviceShare: y.service,
     periods: y.seg.periods,
     hours: y.seg.periods * dtH,
     objectiveEur: y.objective,
@@ -187,7 +193,7 @@ export function totalKpis(years: YearKpis[], segs: YearSegment[]): TotalKpis {
   const delivered = sum((y) => y.heatDeliveredMWh);
   const totalCost = sum((y) => y.totalCostEur);
   const share = (f: (y: YearKpis) => number) => (heatSupplied > 0 ? sum((y) => f(y) * y.heatSuppliedMWh) / heatSupplied : 0);
-  // Full-load hours per full year: energy over capacity-years.
+  // Full-load hours per year in service: energy over capacity-years in service.
   const flh: Record<string, number> = {};
   const ids = new Set(years.flatMap((y) => Object.keys(y.fullLoadHours)));
   for (const id of ids) {
@@ -196,7 +202,7 @@ export function totalKpis(years: YearKpis[], segs: YearSegment[]): TotalKpis {
     years.forEach((y, i) => {
       const cap = y.capacities[id] ?? 0;
       energy += (y.fullLoadHours[id] ?? 0) * cap;
-      capYears += (cap * segs[i]!.periods) / segs[i]!.periodsInYear;
+      capYears += (cap * (y.serviceShare[id] ?? 1) * segs[i]!.periods) / segs[i]!.periodsInYear;
     });
     flh[id] = capYears > 1e-9 ? energy / capYears : 0;
   }

@@ -223,7 +223,7 @@ export function parseScenario(text: string, opts: LoadOptions = {}): ResolvedSce
   const sizable = new Set(['gas_boiler', 'electric_boiler', 'heat_pump']);
   const seenPlan = new Set<string>();
   spec.units.forEach((p, i) => {
-    const at = (f?: string) => formatPath(f ? ['units', i, f] : ['units', i]);
+    const at = (f?: string) => formatPath(f ? ['units', i, ...f.split('.')] : ['units', i]);
     if (seenPlan.has(p.id)) issues.push({ path: at('id'), message: `"${p.id}" is listed twice` });
     seenPlan.add(p.id);
     const kind = unitKinds.get(p.id);
@@ -243,14 +243,14 @@ export function parseScenario(text: string, opts: LoadOptions = {}): ResolvedSce
         issues.push({ path: at('size.capexEurPerMw'), message: 'give annualCostEurPerMw or capexEurPerMw, not both' });
       }
       if ('heatMinMw' in u && u.heatMinMw > 0) issues.push({ path: at('size'), message: `a sized unit cannot have a minimum output (heatMinMw ${u.heatMinMw} in the city)` });
-      const max = p.size.maxMw ?? ('heatMaxMw' in u ? u.heatMaxMw : 0);
+      const max = p.size.maxMw ?? ('heatMaxMw' in u ? u.heatMaxMw : undefined) ?? 0;
       if (p.size.minMw > max) issues.push({ path: at('size.minMw'), message: `exceeds maxMw (${max})` });
       else if ('heatMaxMw' in u) (u as { heatMaxMw: number }).heatMaxMw = max;
     }
   });
   const seenStorage = new Set<string>();
   spec.storages.forEach((p, i) => {
-    const at = (f?: string) => formatPath(f ? ['storages', i, f] : ['storages', i]);
+    const at = (f?: string) => formatPath(f ? ['storages', i, ...f.split('.')] : ['storages', i]);
     if (seenStorage.has(p.id)) issues.push({ path: at('id'), message: `"${p.id}" is listed twice` });
     seenStorage.add(p.id);
     if (!storageIds.has(p.id)) {

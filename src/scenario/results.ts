@@ -61,13 +61,17 @@ export class HourlyTable {
   }
 }
 
-type Sector = 'gas' | 'electricity' | 'waste' | undefined;
-type CostKind = 'fuel' | 'electricity' | 'variable' | 'storage' | 'penalty' | 'none';
-
-interface ColRole {
-  cost: CostKind;
-  sector: Sector;
-}
+// Column roles: what its cost is (C_*) and which sector its CO2 belongs to (S_*).
+const C_NONE = 0;
+const C_FUEL = 1;
+const C_ELECTRICITY = 2;
+const C_VARIABLE = 3;
+const C_STORAGE = 4;
+const C_PENALTY = 5;
+const S_NONE = 0;
+const S_GAS = 1;
+const S_EL = 2;
+const S_WASTE = 3;
 
 /**
  * Knows, for one PeriodModel, which field each column and coefficient feeds; builds the table's
@@ -83,6 +87,9 @@ export class Extractor {
   private readonly unitOut: (Float64Array | undefined)[];
   private readonly unitHeat: Float64Array[];
   private readonly busKinds: string[];
+  /** Flow field per bus index, per unit and per link. */
+  private readonly unitFlows: (Float64Array | undefined)[][];
+  private readonly linkFlows: (Float64Array | undefined)[][];
 
   constructor(
     readonly city: City,
@@ -127,43 +134,43 @@ export class Extractor {
     this.k = Object.fromEntries(Object.entries(K).map(([key, name]) => [key, table.add(name, false)])) as Record<keyof typeof K, Float64Array>;
     this.unitOut = city.units.map((u) => (u.kind === 'grid' || u.kind === 'waste_heat_source' ? undefined : table.add(outputField(u.id), false)));
     this.unitHeat = city.units.map((u) => table.add(heatField(u.id), false));
+    const byBus = (owner: string) => m.buses.map((_, bi) => this.flowField.get(`${owner}\u0000${bi}`));
+    this.unitFlows = city.units.map((u) => byBus(u.id));
+    this.linkFlows = city.links.map((l) => byBus(l.id));
   }
 
-  /** Cost kind and CO2 sector of a column (same for every period). */
-  private role(pm: PeriodModel, j: number): ColRole {
+  /** Cost kind and CO2 sector of a column (same for every period), packed as cost * 4 + sector. */
+  private role(pm: PeriodModel, j: number): number {
     const m = pm.model;
     const kind = m.colKind[j];
     const owner = m.colOwner[j]!;
-    if (kind === ColKind.Supply) {
-      const bk = m.buses[owner]!.kind;
-      return { cost: 'fuel', sector: bk === 'gas' ? 'gas' : undefined };
-    }
+    const pack = (cost: number, sector: number) => cost * 4 + sector;
+    if (kind === ColKind.Supply) return pack(C_FUEL, m.buses[owner]!.kind === 'gas' ? S_GAS : S_NONE);
     if (kind === ColKind.Slack) {
       const t = pm.colPeriod[j]!;
-      if (t < 0) return { cost: 'penalty', sector: undefined };
+      if (t < 0) return pack(C_PENALTY, S_NONE);
       const cb = m.buses[owner]!;
-      const isDump = cb.dump[t] === j;
-      return { cost: cb.kind === 'waste' && isDump ? 'fuel' : 'penalty', sector: undefined };
+      return pack(cb.kind === 'waste' && cb.dump[t] === j ? C_FUEL : C_PENALTY, S_NONE);
     }
-    if (kind === ColKind.Storage) return { cost: 'storage', sector: undefined };
-    if (kind === ColKind.Link) return { cost: 'variable', sector: undefined };
+    if (kind === ColKind.Storage) return pack(C_STORAGE, S_NONE);
+    if (kind === ColKind.Link) return pack(C_VARIABLE, S_NONE);
     if (kind === ColKind.Unit) {
       const u = m.units[owner]!.unit;
-      if (u.kind === 'grid') return { cost: 'electricity', sector: 'electricity' };
-      if (u.kind === 'pv' || u.kind === 'wind') return { cost: 'penalty', sector: undefined };
-      if (u.kind === 'wte_chp') return { cost: 'variable', sector: 'waste' };
-      return { cost: 'variable', sector: undefined };
+      if (u.kind === 'grid') return pack(C_ELECTRICITY, S_EL);
+      if (u.kind === 'pv' || u.kind === 'wind') return pack(C_PENALTY, S_NONE);
+      if (u.kind === 'wte_chp') return pack(C_VARIABLE, S_WASTE);
+      return pack(C_VARIABLE, S_NONE);
     }
-    return { cost: 'none', sector: undefined };
+    return pack(C_NONE, S_NONE);
   }
 
-  private roles = new WeakMap<PeriodModel, ColRole[]>();
+  private roles = new WeakMap<PeriodModel, Uint8Array>();
 
-  private rolesOf(pm: PeriodModel): ColRole[] {
+  private rolesOf(pm: PeriodModel): Uint8Array {
     let r = this.roles.get(pm);
     if (!r) {
-      r = [];
-      for (let j = 0; j < pm.lp.numCols; j++) r.push(this.role(pm, j));
+      r = new Uint8Array(pm.lp.numCols);
+      for (let j = 0; j < pm.lp.numCols; j++) r[j] = this.role(pm, j);
       this.roles.set(pm, r);
     }
     return r;
@@ -184,13 +191,14 @@ export class Extractor {
       if (f.supply) f.supply[g] = x[cb.supply[t]!]!;
       f.price[g] = y[cb.row[t]!]! / dt;
     });
-    const flows = (owner: string, j: number, sign = 1) => {
+    const flows = (byBus: (Float64Array | undefined)[], j: number) => {
       const xj = x[j]!;
+      if (xj === 0) return;
       for (let p = lp.colStart[j]!; p < lp.colStart[j + 1]!; p++) {
         const bi = m.rowBus[lp.rowIndex[p]!]!;
         if (bi < 0) continue;
-        const fld = this.flowField.get(`${owner}\u0000${bi}`);
-        if (fld) fld[g]! += sign * lp.values[p]! * xj;
+        const fld = byBus[bi];
+        if (fld) fld[g]! += lp.values[p]! * xj;
       }
     };
     for (const fld of this.flowField.values()) fld[g] = 0;
@@ -199,8 +207,9 @@ export class Extractor {
       let heat = 0;
       let src = 0;
       let el = 0;
+      const byBus = this.unitFlows[ui]!;
       for (const j of cu.cols[t]!) {
-        flows(u.id, j);
+        flows(byBus, j);
         const xj = x[j]!;
         for (let p = lp.colStart[j]!; p < lp.colStart[j + 1]!; p++) {
           const bi = m.rowBus[lp.rowIndex[p]!]!;
@@ -215,7 +224,7 @@ export class Extractor {
       if (u.kind === 'pv' || u.kind === 'wind') {
         const pot = m.unitPotential[ui * T + t]!;
         const bi = m.rowBus[cu.primaryRow[t]!]!;
-        this.flowField.get(`${u.id}\u0000${bi}`)![g]! += pot;
+        byBus[bi]![g]! += pot;
         const curtailed = x[cu.cols[t]![0]!]!;
         this.k.curtailed[g]! += curtailed;
         el = pot - curtailed;
@@ -236,10 +245,10 @@ export class Extractor {
       f.discharge[g] = x[cs.discharge[t]!]!;
       f.content[g] = x[cs.energy[t]!]!;
     });
-    for (const cl of m.links) {
-      flows(cl.link.id, cl.fwd[t]!);
-      flows(cl.link.id, cl.rev[t]!);
-    }
+    m.links.forEach((cl, li) => {
+      flows(this.linkFlows[li]!, cl.fwd[t]!);
+      flows(this.linkFlows[li]!, cl.rev[t]!);
+    });
     // Costs and CO2 of the period's columns.
     let total = 0;
     let co2 = 0;
@@ -249,31 +258,32 @@ export class Extractor {
       const c = lp.colCost[j]! * xj;
       total += c;
       const r = roles[j]!;
+      const sector = r & 3;
       const e = m.colCo2[j]! * xj * dt;
       let co2Cost = 0;
       if (e !== 0) {
         co2 += e;
         co2Cost = e * co2Price;
-        if (r.sector === 'gas') this.k.co2Gas[g]! += e;
-        else if (r.sector === 'electricity') this.k.co2El[g]! += e;
-        else if (r.sector === 'waste') this.k.co2Waste[g]! += e;
+        if (sector === S_GAS) this.k.co2Gas[g]! += e;
+        else if (sector === S_EL) this.k.co2El[g]! += e;
+        else if (sector === S_WASTE) this.k.co2Waste[g]! += e;
         this.k.co2cost[g]! += co2Cost;
       }
       const rest = c - co2Cost;
-      switch (r.cost) {
-        case 'fuel':
+      switch (r >> 2) {
+        case C_FUEL:
           this.k.fuel[g]! += rest;
           break;
-        case 'electricity':
+        case C_ELECTRICITY:
           this.k.electricity[g]! += rest;
           break;
-        case 'variable':
+        case C_VARIABLE:
           this.k.variable[g]! += rest;
           break;
-        case 'storage':
+        case C_STORAGE:
           this.k.storage[g]! += rest;
           break;
-        case 'penalty':
+        case C_PENALTY:
           this.k.penalty[g]! += rest;
           break;
         default:

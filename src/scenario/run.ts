@@ -12,7 +12,8 @@ import { kpiReportSchema, totalKpis, yearKpis, type KpiReport, type ModeKpis, ty
 import type { ResolvedScenario } from './load.ts';
 import { Extractor, HourlyTable } from './results.ts';
 import type { RunMode } from './schema.ts';
-import { initialContents, periodModel, solvePerfectYear, windowPass, type SolveContext } from './solve.ts';
+import type { YearSegment } from './time.ts';
+import { buildYearLp, initialContents, periodModel, solvePerfectYear, windowPass, type SolveContext } from './solve.ts';
 import { codeVersion } from './version.ts';
 
 export type ModeName = 'perfect_foresight' | 'rolling';
@@ -77,6 +78,19 @@ export interface ScenarioRun {
   manifest: RunManifest;
 }
 
+/** Share of a year's periods each phased component is in service. */
+function serviceShares(scn: ResolvedScenario, seg: YearSegment): Record<string, number> {
+  const out: Record<string, number> = {};
+  const end = seg.startMs + seg.periods * scn.timeline.periodMs;
+  for (const p of [...scn.spec.units, ...scn.spec.storages]) {
+    if (p.phaseIn === undefined && p.phaseOut === undefined) continue;
+    const from = Math.max(seg.startMs, p.phaseIn ?? -Infinity);
+    const to = Math.min(end, p.phaseOut ?? Infinity);
+    out[p.id] = Math.max(0, Math.ceil((to - from) / scn.timeline.periodMs)) / seg.periods;
+  }
+  return out;
+}
+
 export async function runScenario(scn: ResolvedScenario, opts: RunOptions = {}): Promise<ScenarioRun> {
   const startedAt = new Date();
   const highs = opts.highs ?? (await loadHighs());
@@ -124,7 +138,7 @@ export async function runScenario(scn: ResolvedScenario, opts: RunOptions = {}):
     let objective = 0;
     for (let yi = 0; yi < tl.years.length; yi++) {
       const seg = tl.years[yi]!;
-      const chunks = chunkP > 0 ? Math.ceil(seg.periods / chunkP) : 0;
+      const chunks = chunkP > 0 && !sizing && seg.periods > chunkP ? Math.ceil(seg.periods / chunkP) : 0;
       const base = workDone;
       report({ phase: 'perfect_foresight', year: seg.year, yearsDone: yi, yearsTotal: tl.years.length, windowsDone: 0, windowsTotal: chunks });
       const sol = await solvePerfectYear(ctx, seg, {
@@ -140,7 +154,7 @@ export async function runScenario(scn: ResolvedScenario, opts: RunOptions = {}):
       contents = sol.contents;
       for (const [id, c] of Object.entries(sol.capacities)) prevCaps.set(id, c.size);
       capacities.set(seg.year, sol.capacities);
-      years.push({ seg, objective: sol.objective, co2Price: co2, capacities: sol.capacities });
+      years.push({ seg, objective: sol.objective, co2Price: co2, capacities: sol.capacities, service: serviceShares(scn, seg) });
       if (opts.keepYearLps) yearLps.push(sol.lp);
       warm.push(sol.warmStart);
       objective += sol.objective;
@@ -183,7 +197,7 @@ export async function runScenario(scn: ResolvedScenario, opts: RunOptions = {}):
         }
       : undefined;
     const table = new HourlyTable(tl.periods);
-    const extractor = new Extractor(scn.city, table, periodModel(ctx, windowP + overlapP));
+    const extractor = new Extractor(scn.city, table, periodModel(ctx, Math.min(windowP + overlapP, tl.periods)));
     let contents = initialContents(ctx);
     if (storageCap) contents = contents.map((c, si) => Math.min(c, storageCap(si, tl.years[0]!.year) ?? c));
     const total = Math.ceil(tl.periods / windowP);
@@ -194,6 +208,7 @@ export async function runScenario(scn: ResolvedScenario, opts: RunOptions = {}):
       windowP,
       overlapP,
       contents,
+      endContents: contents,
       extractor,
       ...(storageCap ? { storageCap } : {}),
       onWindow: (done) => {
@@ -207,7 +222,7 @@ export async function runScenario(scn: ResolvedScenario, opts: RunOptions = {}):
     const years: YearInput[] = tl.years.map((seg) => {
       const caps = sized?.get(seg.year) ?? {};
       const invest = Object.values(caps).reduce((s, c) => s + c.costEur, 0);
-      return { seg, objective: table.sum('cost_eur', seg.offset, seg.offset + seg.periods) + invest, co2Price: inputs.co2Price(seg.year), capacities: caps };
+      return { seg, objective: table.sum('cost_eur', seg.offset, seg.offset + seg.periods) + invest, co2Price: inputs.co2Price(seg.year), capacities: caps, service: serviceShares(scn, seg) };
     });
     const kpiYears = years.map((y) => yearKpis(scn.city, table, dt, y));
     const objective = years.reduce((s, y) => s + y.objective, 0);
@@ -247,4 +262,16 @@ export async function runScenario(scn: ResolvedScenario, opts: RunOptions = {}):
     warnings: scn.warnings,
   };
   return { scenario: scn, kpis, perfect, rolling, primary, manifest };
+}
+
+/**
+ * The perfect-foresight LP of one year exactly as `runScenario` solves it (storage starting from
+ * the scenario's initial content; earlier sized capacities are not carried in), for export to
+ * another solver.
+ */
+export async function scenarioYearLp(scn: ResolvedScenario, year: number, highs?: Highs): Promise<LpProblem> {
+  const seg = scn.timeline.years.find((y) => y.year === year);
+  if (!seg) throw new Error(`year ${year} is not in the horizon (${scn.timeline.years.map((y) => y.year).join(', ')})`);
+  const ctx: SolveContext = { scn, inputs: new InputTimeline(scn), highs: highs ?? (await loadHighs()), models: new Map() };
+  return buildYearLp(ctx, seg, { contents: initialContents(ctx), prevCaps: new Map() }).lp;
 }

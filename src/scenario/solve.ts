@@ -87,6 +87,8 @@ export interface WindowPassOptions {
   /** Collects the committed periods' basis into a year model's numbering (warm start). */
   basis?: { target: PeriodModel; offset: number; colStatus: Int32Array; rowStatus: Int32Array };
   onWindow?: (done: number, total: number) => void;
+  /** Storage contents (MWh) the last window must end with at least (soft), e.g. the range's start. */
+  endContents?: Float64Array;
 }
 
 export interface WindowPassResult {
@@ -98,31 +100,47 @@ export interface WindowPassResult {
 
 export async function windowPass(ctx: SolveContext, o: WindowPassOptions): Promise<WindowPassResult> {
   const n = o.windowP + o.overlapP;
-  const pm = periodModel(ctx, n);
   const tl = ctx.scn.timeline;
-  let solver: PersistentHighs | undefined;
+  // Windows never look past the end of the range: the last ones are shorter (own model and solver).
+  const solvers = new Map<number, PersistentHighs>();
   const contents = o.contents.slice();
   const total = Math.ceil((o.to - o.from) / o.windowP);
   let objective = 0;
   let done = 0;
   try {
     for (let g0 = o.from; g0 < o.to; g0 += o.windowP) {
-      const values = windowValues(ctx, g0, n);
+      const len = Math.min(n, o.to - g0);
+      const pm = periodModel(ctx, len);
+      const values = windowValues(ctx, g0, len);
       setContents(ctx, values[0]!, contents);
-      const co2 = co2Prices(ctx, g0, n);
+      const co2 = co2Prices(ctx, g0, len);
       pm.fill(values, co2, (si, t) => {
-        const g = Math.min(g0 + t, tl.periods - 1);
+        const g = g0 + t;
         if (!ctx.inputs.storageInService(si, g)) return 0;
         return o.storageCap?.(si, tl.yearOf(g));
       });
-      solver ??= new PersistentHighs(ctx.highs, pm.lp, { presolve: 'off' });
+      if (o.endContents && g0 + len >= o.to) {
+        // The window that reaches the end: storage ends at least as full as the range started (soft).
+        for (const cs of pm.model.storages) {
+          const target = Math.min(o.endContents[cs.index]!, pm.lp.colUpper[cs.energy[len - 1]!]!);
+          const lp = pm.lp;
+          lp.rowLower[cs.terminalRow] = Math.max(lp.rowLower[cs.terminalRow]!, target);
+          lp.rowUpper[cs.terminalRow] = Math.max(lp.rowUpper[cs.terminalRow]!, lp.rowLower[cs.terminalRow]!);
+          lp.colUpper[cs.shortfall] = lp.rowLower[cs.terminalRow]!;
+        }
+      }
+      let solver = solvers.get(len);
+      if (!solver) {
+        solver = new PersistentHighs(ctx.highs, pm.lp, { presolve: 'off' });
+        solvers.set(len, solver);
+      }
       let sol = solver.solve(pm.model.changedCols, pm.model.changedCount);
       if (!sol.optimal) {
         solver.rebuild();
         sol = solver.solve();
       }
       if (!sol.optimal) throw new Error(`window at ${new Date(tl.timeOf(g0)).toISOString()}: HiGHS ${sol.status}`);
-      const committed = Math.min(o.windowP, o.to - g0);
+      const committed = Math.min(o.windowP, len);
       const x = sol.colValue;
       for (let t = 0; t < committed; t++) {
         if (o.extractor) objective += o.extractor.extract(pm, x, sol.rowDual, t, g0 + t, co2[t]!);
@@ -145,7 +163,7 @@ export async function windowPass(ctx: SolveContext, o: WindowPassOptions): Promi
       if (ctx.yieldEvery && done % ctx.yieldEvery === 0) await new Promise((r) => setImmediate(r));
     }
   } finally {
-    solver?.dispose();
+    for (const s of solvers.values()) s.dispose();
   }
   return { objective, contents, windows: done };
 }

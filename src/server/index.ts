@@ -5,11 +5,14 @@ import { ApiError, type ApiPlugin } from '../api/index.ts';
 import { startBroker, type RunningBroker } from '../broker/index.ts';
 import type { Config } from '../config/schema.ts';
 import type { DeviceTracker } from '../devices/tracker.ts';
+import { loadCouplings, startDispatch, type DispatchHub } from '../dispatch/index.ts';
 import { IdentityRegistry } from '../identity/index.ts';
 import type { DurableWriter } from '../ingest/durable-writer.ts';
 import type { IngestPipeline } from '../ingest/pipeline.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import type { Store } from '../store/index.ts';
+import { scenarioApiPlugin } from '../scenario/index.ts';
+import { sessionPlugin, webPlugin } from '../web/index.ts';
 import { listenApi, openIngestCore } from './ingest-core.ts';
 
 export interface RunningServer {
@@ -21,6 +24,8 @@ export interface RunningServer {
   pipeline: IngestPipeline;
   devices: DeviceTracker;
   broker: RunningBroker;
+  /** Live dispatch, one coupling engine per config.coupling entry. */
+  dispatch: DispatchHub;
   api: FastifyInstance | undefined;
   apiPort: number | undefined;
   metrics: Registry;
@@ -39,6 +44,8 @@ export const identityFile = (dataDir: string) => join(dataDir, 'identity.json');
 /** Composition root: wires the embedded broker → ingest → WAL → store, and the API over them. */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.log.level);
+  // City models first: a bad one stops startup, naming the field, before anything is opened.
+  const couplings = loadCouplings(config);
   const registry = await IdentityRegistry.open(identityFile(config.dataDir));
   registry.watch();
 
@@ -50,6 +57,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     notifyDevice: (topic, payload) => void broker?.publish(topic, payload, { qos: 0 }).catch(() => undefined),
   });
   const { devices, pipeline, store, writer, metrics, instruments } = core;
+
+  // Subscribed before the broker accepts devices, so no reading of a coupled tenant is missed.
+  const dispatch = await startDispatch(couplings, {
+    pipeline,
+    writer,
+    publish: (topic, payload, o) => (broker ? broker.publish(topic, payload, o) : Promise.resolve()),
+    log,
+    dataDir: config.dataDir,
+    metrics,
+  });
 
   broker = await startBroker(
     config.broker,
@@ -73,7 +90,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
     log.child({ component: 'broker' }),
     { dataDir: config.dataDir },
-  );
+  ).catch(async (err: unknown) => {
+    await dispatch.close();
+    throw err;
+  });
+  dispatch.start();
 
   const retentionMs = config.store.retentionDays * 86_400_000;
   const retentionTimer = retentionMs > 0 ? setInterval(() => void store.applyRetention(Date.now() - retentionMs).catch((err) => log.warn({ err }, 'retention failed')), 3_600_000) : undefined;
@@ -100,7 +121,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
             revoke: (tenant, device) => registry.revokeDevice(tenant, device),
           },
         },
-        opts.apiPlugins,
+        [dispatch.apiPlugin, scenarioApiPlugin({ dataDir: config.dataDir }), sessionPlugin, ...(opts.apiPlugins ?? [])],
+        [webPlugin()],
       )
     : { api: undefined, apiPort: undefined };
 
@@ -111,6 +133,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     (closing ??= (async () => {
       if (retentionTimer) clearInterval(retentionTimer);
       registry.unwatch();
+      // Ends live streams (the API waits for open connections) and writes pending series and audit lines.
+      await dispatch.close();
       await api?.close();
       // The broker first: it finishes in-flight publishes, whose acks need the writer.
       await broker!.close();
@@ -118,5 +142,5 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       log.info('querstrom stopped; everything acknowledged is stored');
     })());
 
-  return { config, log, registry, store, writer, pipeline, devices, broker, api, apiPort, metrics, close };
+  return { config, log, registry, store, writer, pipeline, devices, broker, dispatch, api, apiPort, metrics, close };
 }

@@ -10,10 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { ApiPlugin } from '../api/index.ts';
-import { requireIdentity } from '../api/index.ts';
 import { z } from 'zod';
-import type { ZodTypeProvider } from '../api/index.ts';
+import { requireIdentity, type ApiPlugin, type ZodTypeProvider } from '../api/index.ts';
 
 export const defaultDistDir = fileURLToPath(new URL('./dist/', import.meta.url));
 
@@ -24,7 +22,9 @@ export interface WebPluginOptions {
 
 /**
  * Only our own origin; no inline script. `blob:` lets the page show report charts and hand
- * out downloads it fetched with the bearer token.
+ * out downloads it fetched with the bearer token. Inline styles stay allowed because a scenario
+ * report opened from the page (a blob document, which inherits this policy) carries its own
+ * <style>; scripts, the real risk, are locked to /assets.
  */
 const contentSecurityPolicy = [
   "default-src 'self'",

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.ts';
-import type { ConfigInput } from '../../config/schema.ts';
+import { couplingEntrySchema, type ConfigInput } from '../../config/schema.ts';
 import { startServer } from '../../server/index.ts';
-import { startDemo } from '../../server/demo.ts';
+import { DEMO_TENANT, demoCoupling, startDemo } from '../../server/demo.ts';
 import { startWorker } from '../../server/worker.ts';
 import { resolveWorkerOptions, WORKER_ENV } from '../../scaleout/index.ts';
 import { fail } from './common.ts';
@@ -36,7 +36,7 @@ export function registerServeCommand(program: Command): void {
     .option('--mqtt-port <port>', 'MQTT TCP port (0 = any free port)')
     .option('--ws-port <port>', 'MQTT over WebSocket port')
     .option('--api-port <port>', 'HTTP API port')
-    .option('--devices <n>', 'simulated gateways in --demo mode', '24')
+    .option('--devices <n>', 'simulated gateways in --demo mode (60: about ten heat meters per zone of the demo city)', '60')
     .option('--rate <r>', 'messages per second per simulated gateway in --demo mode', '0.5')
     .option('--broker <url>', 'scale-out: run an ingest worker on an external broker (mqtt://host:1883) instead of the embedded one')
     .option('--worker-id <id>', 'with --broker: stable id of this worker (its persistent session); default the host name')
@@ -56,6 +56,8 @@ export function registerServeCommand(program: Command): void {
       };
       const config = await loadConfig(o.config, overrides).catch((err: Error) => fail(err.message));
       if (o.broker !== undefined) return serveWorker(o, config);
+      // The demo runs the demo city live, unless the config already couples the demo tenant.
+      if (o.demo && !config.coupling.some((c) => c.tenant === DEMO_TENANT)) config.coupling.push(couplingEntrySchema.parse(demoCoupling()));
       const server = await startServer(config).catch((err: Error) => fail(`cannot start: ${err.message}`));
       const demo = o.demo ? await startDemo(server, { devices: Number(o.devices), rate: Number(o.rate) }) : undefined;
 

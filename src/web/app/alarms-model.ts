@@ -40,9 +40,22 @@ function engineAlarm(a: DispatchAlarm, ts: number): Alarm {
   };
 }
 
+/** When this tab first saw each engine alarm: a tick's alarms carry only the tick's time. */
+const firstSeen = new Map<string, number>();
+
 export function collectAlarms(r: DispatchResult | null, devices: Device[] | null, health: Health, now = Date.now()): Alarm[] {
   const out: Alarm[] = [];
-  if (r) for (const a of r.alarms) out.push(engineAlarm(a, r.ts));
+  if (r) {
+    const keys = new Set<string>();
+    for (const a of r.alarms) {
+      const alarm = engineAlarm(a, r.ts);
+      keys.add(alarm.key);
+      if (!firstSeen.has(alarm.key)) firstSeen.set(alarm.key, r.ts);
+      out.push({ ...alarm, since: firstSeen.get(alarm.key)! });
+    }
+    // A cleared alarm starts afresh when it returns.
+    for (const k of firstSeen.keys()) if (!keys.has(k)) firstSeen.delete(k);
+  }
   for (const d of devices ?? []) {
     if (d.status === 'offline') out.push({ key: `device:offline:${d.device}`, severity: 'critical', category: 'device', title: 'alarm.deviceOffline', params: { device: d.device }, subject: d.device, ...(d.lastSeen ? { since: d.lastSeen } : {}) });
     else if (d.status === 'stale') out.push({ key: `device:stale:${d.device}`, severity: 'warning', category: 'device', title: 'alarm.deviceStale', params: { device: d.device }, subject: d.device, ...(d.lastSeen ? { since: d.lastSeen } : {}) });

@@ -47,8 +47,8 @@ async function failureOf(res: Response): Promise<ApiFailure> {
   } catch {
     /* not JSON */
   }
-  // fastify's default 404 for an unknown route says "Route GET:/x not found".
-  const missing = res.status === 404 && (!body.error || body.error === 'Not Found' || /^Route \w+:/.test(body.message ?? ''));
+  // The API answers an unknown route with "no route GET /x" (fastify's own default: "Route GET:/x not found").
+  const missing = res.status === 404 && (!body.error || /^no route \w+ /.test(body.message ?? '') || /^Route \w+:/.test(body.message ?? ''));
   return new ApiFailure(res.status, missing ? 'route_missing' : (body.error ?? String(res.status)), body.message ?? (text.slice(0, 200) || res.statusText));
 }
 

@@ -45,3 +45,8 @@ export function ago(ms: number | null | undefined, now = Date.now()): string {
 
 /** Component ids such as zone_north read better with spaces. */
 export const pretty = (id: string) => id.replace(/_/g, ' ');
+/** A zone or bus id as a name: zone_north → Zone north. */
+export const zoneName = (id: string) => {
+  const p = pretty(id);
+  return p.charAt(0).toUpperCase() + p.slice(1);
+};

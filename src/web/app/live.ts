@@ -38,10 +38,23 @@ export interface Health {
 export const dispatch = new Topic<DispatchResult | null>(null);
 export const streamState = new Topic<StreamState>('connecting');
 export const devices = new Topic<{ list: Device[] | null; error: ApiFailure | null; at: number }>({ list: null, error: null, at: 0 });
+/** Why the live dispatch is unavailable, in the server's words (e.g. no engine for this tenant). */
+export let unavailableReason = '';
 export const health = new Topic<Health>({ ready: null, checks: {}, influxUp: null, spoolBytes: null, at: 0 });
 
 let stops: (() => void)[] = [];
 let paused = false;
+/** Pages that show device status ask for fresh data; otherwise a slow poll feeds the alarm badge. */
+let fastDeviceUsers = 0;
+const DEVICES_FAST_MS = 3000;
+const DEVICES_SLOW_MS = 15_000;
+let pollDevicesNow: (() => void) | undefined;
+
+export function wantFreshDevices(): () => void {
+  fastDeviceUsers++;
+  pollDevicesNow?.();
+  return () => void fastDeviceUsers--;
+}
 
 function every(ms: number, fn: () => Promise<void>): () => void {
   let stopped = false;
@@ -62,8 +75,27 @@ function metricValue(text: string, name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** The engine may tick many times a second; people read at most one picture a second. */
+const RENDER_EVERY_MS = 1000;
+
 function startDispatch(): () => void {
   let pollStop: (() => void) | undefined;
+  // Latest wins: only the newest event of each second is parsed and shown.
+  let pending: string | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastShown = 0;
+  const show = () => {
+    timer = undefined;
+    if (pending === undefined || paused) return;
+    const data = pending;
+    pending = undefined;
+    lastShown = Date.now();
+    try {
+      dispatch.set(JSON.parse(data) as DispatchResult);
+    } catch {
+      /* a broken event; the next tick replaces it */
+    }
+  };
   const startPolling = () => {
     pollStop ??= every(5000, async () => {
       try {
@@ -78,25 +110,46 @@ function startDispatch(): () => void {
   const stopStream = openStream('/dispatch/stream', {
     onEvent: (event, data) => {
       if (event !== 'dispatch' || paused) return;
-      try {
-        dispatch.set(JSON.parse(data) as DispatchResult);
-      } catch {
-        /* a broken event; the next tick replaces it */
-      }
+      pending = data;
+      timer ??= setTimeout(show, Math.max(0, RENDER_EVERY_MS - (Date.now() - lastShown)));
     },
-    onState: (state) => {
-      if (state === 'unavailable') return startPolling();
+    onState: (state, detail) => {
+      if (state === 'unavailable') {
+        unavailableReason = detail ?? '';
+        return startPolling();
+      }
       streamState.set(paused && state === 'live' ? 'paused' : state);
     },
   });
-  // Show the last result at once rather than waiting for the next tick.
-  void getJson<DispatchResult>('/dispatch/latest').then(
-    (r) => dispatch.value ?? dispatch.set(r),
-    () => undefined,
-  );
   return () => {
     stopStream();
     pollStop?.();
+    if (timer) clearTimeout(timer);
+  };
+}
+
+function pollDevices(): () => void {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const poll = async () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    try {
+      const r = await getJson<{ devices: Device[] }>('/devices');
+      if (!stopped) devices.set({ list: r.devices, error: null, at: Date.now() });
+    } catch (err) {
+      if (!stopped) devices.set({ list: devices.value.list, error: err as ApiFailure, at: Date.now() });
+    }
+    if (!stopped) timer = setTimeout(() => void poll(), fastDeviceUsers > 0 ? DEVICES_FAST_MS : DEVICES_SLOW_MS);
+  };
+  // A page that needs fresh status gets it now if the last poll is older than the fast interval.
+  pollDevicesNow = () => {
+    if (!stopped && Date.now() - devices.value.at > DEVICES_FAST_MS) void poll();
+  };
+  void poll();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
   };
 }
 
@@ -104,14 +157,7 @@ export function startLive(): void {
   stopLive();
   stops = [
     startDispatch(),
-    every(3000, async () => {
-      try {
-        const r = await getJson<{ devices: Device[] }>('/devices');
-        devices.set({ list: r.devices, error: null, at: Date.now() });
-      } catch (err) {
-        devices.set({ list: devices.value.list, error: err as ApiFailure, at: Date.now() });
-      }
-    }),
+    pollDevices(),
     every(10_000, async () => {
       const ready = await fetch('/ready', { cache: 'no-store' })
         .then((r) => r.json() as Promise<{ ready: boolean; checks: Record<string, boolean> }>)

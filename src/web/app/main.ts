@@ -86,6 +86,7 @@ function renderLogin(error?: string): void {
     'form',
     { class: 'login-card', novalidate: true },
     h('div', { class: 'brand brand-login' }, logo(), h('span', {}, 'Querstrom')),
+    h('p', { class: 'tagline' }, t('login.tagline')),
     h('h1', { tabindex: '-1', id: 'page-title' }, t('login.title')),
     h('label', { for: 'token' }, t('login.token')),
     input,
@@ -109,6 +110,8 @@ function renderLogin(error?: string): void {
         session = sess;
         live.startLive();
         renderShell();
+        // Screen readers land on the page they were taken to.
+        document.getElementById('page-title')?.focus();
       },
       (err: { status?: number; message?: string }) => {
         input.setAttribute('aria-invalid', 'true');
@@ -119,7 +122,7 @@ function renderLogin(error?: string): void {
   });
   fill(
     root,
-    h('div', { class: 'lang-corner' }, langSwitch()),
+    h('header', { class: 'lang-corner' }, langSwitch()),
     h('main', { id: 'main', class: 'login-main' }, form),
   );
   input.focus();
@@ -193,8 +196,8 @@ function renderShell(): void {
       if (!n.badge) continue;
       n.badge.hidden = alarms.length === 0;
       n.badge.className = `nav-badge ${critical ? 'nav-badge-bad' : 'nav-badge-warn'}`;
-      setText(n.badge, String(alarms.length));
-      n.badge.setAttribute('aria-label', t('nav.alarmCount', { n: alarms.length }));
+      // The number for the eye, a sentence for screen readers.
+      fill(n.badge, h('span', { 'aria-hidden': 'true' }, String(alarms.length)), h('span', { class: 'visually-hidden' }, ` (${t('nav.alarmCount', { n: alarms.length })})`));
     }
   };
   shellStops.push(live.dispatch.subscribe(updateBadge), live.devices.subscribe(updateBadge), live.health.subscribe(updateBadge));

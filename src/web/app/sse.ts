@@ -63,7 +63,8 @@ export function openStream(path: string, handlers: StreamHandlers): () => void {
           cache: 'no-store',
         });
         if (res.status === 404) {
-          handlers.onState('unavailable');
+          const body = (await res.json().catch(() => ({}))) as { message?: string };
+          handlers.onState('unavailable', body.message);
           return;
         }
         if (!res.ok || !res.body) throw new ApiFailure(res.status, 'stream', `${res.status} ${res.statusText}`);

@@ -48,7 +48,7 @@ export function table<T>(caption: string, columns: Column<T>[], rows: T[], opts:
         ),
       )
     : [h('tr', {}, h('td', { colspan: columns.length, class: 'empty' }, opts.empty ?? t('none')))];
-  return h(
+  const wrap = h(
     'div',
     { class: 'table-wrap' },
     h(
@@ -59,6 +59,22 @@ export function table<T>(caption: string, columns: Column<T>[], rows: T[], opts:
       h('tbody', {}, body),
     ),
   );
+  // A wrapper that scrolls sideways must be reachable by keyboard to scroll it.
+  const observer = new ResizeObserver(() => {
+    if (!wrap.isConnected) return observer.disconnect();
+    const scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+    if (scrolls) {
+      wrap.setAttribute('tabindex', '0');
+      wrap.setAttribute('role', 'region');
+      wrap.setAttribute('aria-label', caption);
+    } else {
+      wrap.removeAttribute('tabindex');
+      wrap.removeAttribute('role');
+      wrap.removeAttribute('aria-label');
+    }
+  });
+  observer.observe(wrap);
+  return wrap;
 }
 
 export function notice(tone: Tone, title: string, text?: string): HTMLElement {
@@ -68,6 +84,8 @@ export function notice(tone: Tone, title: string, text?: string): HTMLElement {
 /** "Not available on this server" for routes not there yet, otherwise the error itself. */
 export function failureNotice(err: unknown, what: Key): HTMLElement {
   if (err instanceof ApiFailure && err.notAvailable) return notice('info', t('notAvailable', { what: t(what) }), t('notAvailableHint'));
+  // Another 404 of a whole feature (e.g. no coupling engine for this tenant): the server says why.
+  if (err instanceof ApiFailure && err.status === 404) return notice('info', t('notAvailable', { what: t(what) }), err.message);
   if (err instanceof ApiFailure && err.status === 0) return notice('bad', t('unreachable'), err.message);
   const message = err instanceof Error ? err.message : String(err);
   return notice('bad', t('loadFailed', { what: t(what) }), message);
@@ -103,4 +121,15 @@ export function confirmDialog(title: string, text: string, confirmLabel: string)
     document.body.append(dialog);
     dialog.showModal();
   });
+}
+
+/**
+ * Re-renders a live region of the page without losing the keyboard user's place: the element
+ * with the same `data-focus` key gets focus back.
+ */
+export function keepFocus(container: HTMLElement, render: () => void): void {
+  const active = document.activeElement as HTMLElement | null;
+  const key = active && container.contains(active) ? active.dataset.focus : undefined;
+  render();
+  if (key) container.querySelector<HTMLElement>(`[data-focus="${CSS.escape(key)}"]`)?.focus();
 }
