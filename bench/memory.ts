@@ -83,8 +83,8 @@ function procCpuS(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
-/** Heap figures from the server's Prometheus endpoint (prom-client default metrics). */
-async function scrapeHeap(apiPort: number): Promise<{ heapUsed: number; heapTotal: number; external: number } | undefined> {
+/** Heap figures (prom-client default metrics) and connected clients from the server's Prometheus endpoint. */
+async function scrapeHeap(apiPort: number): Promise<{ heapUsed: number; heapTotal: number; external: number; clients: number } | undefined> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
@@ -92,6 +92,7 @@ async function scrapeHeap(apiPort: number): Promise<{ heapUsed: number; heapTota
       heapUsed: value('querstrom_process_nodejs_heap_size_used_bytes'),
       heapTotal: value('querstrom_process_nodejs_heap_size_total_bytes'),
       external: value('querstrom_process_nodejs_external_memory_bytes'),
+      clients: value('querstrom_mqtt_connected_clients'),
     };
   } catch {
     return undefined;
@@ -221,14 +222,14 @@ export async function benchMemory(o: MemoryBenchOptions) {
 
     // Resident set every `sampleMs`, labelled with the phase under way.
     type Phase = 'idle' | 'connect' | 'steady' | 'drain';
-    const now: { phase: Phase } = { phase: 'idle' };
+    const current: { phase: Phase } = { phase: 'idle' };
     const samples: Array<{ t: number; phase: Phase; rssKb: number }> = [];
     let hwmKb = 0;
     const sampleMs = Math.min(1000, Math.max(100, (o.durationS * 1000) / 40));
     const sample = () => {
       const m = procMemory(pid);
       if (!m) return;
-      samples.push({ t: performance.now(), phase: now.phase, rssKb: m.rssKb });
+      samples.push({ t: performance.now(), phase: current.phase, rssKb: m.rssKb });
       hwmKb = Math.max(hwmKb, m.hwmKb);
     };
     sampler = setInterval(sample, sampleMs);
@@ -243,7 +244,7 @@ export async function benchMemory(o: MemoryBenchOptions) {
       (connectWindowS + o.durationS) * 1000 + 180_000,
     );
     say(`connecting ${o.devices} devices over ${connectWindowS.toFixed(1)} s, a birth each…`);
-    now.phase = 'connect';
+    current.phase = 'connect';
     const cpuConnect0 = procCpuS(pid);
     const connect = await swarm.phase({ dropFirst: false, windowMs: connectWindowS * 1000, publishes: 0, phase: 'connect', birth: BIRTH });
     const connectCpuS = procCpuS(pid) - cpuConnect0;
@@ -252,8 +253,8 @@ export async function benchMemory(o: MemoryBenchOptions) {
     const rssConnectedKb = samples[samples.length - 1]?.rssKb ?? NaN;
 
     say(`steady: ${o.rate} msg/s per device (${Math.round(o.devices * o.rate)} msg/s in all) for ${o.durationS} s…`);
-    now.phase = 'steady';
-    const heaps: Array<{ t: number; heapUsed: number; heapTotal: number; external: number }> = [];
+    current.phase = 'steady';
+    const heaps: Array<{ t: number; heapUsed: number; heapTotal: number; external: number; clients: number }> = [];
     const metricsMs = Math.min(5000, Math.max(1000, (o.durationS * 1000) / 12));
     const scraper = setInterval(() => void scrapeHeap(server!.api).then((h) => h && heaps.push({ t: performance.now(), ...h })), metricsMs);
     const steadyStart = performance.now();
@@ -261,7 +262,7 @@ export async function benchMemory(o: MemoryBenchOptions) {
     const steady = await swarm.steady({ ratePerDevice: o.rate, durationMs: o.durationS * 1000, drainMs: 30_000, metric: METRIC });
     const steadyCpuS = procCpuS(pid) - cpuSteady0;
     clearInterval(scraper);
-    now.phase = 'drain';
+    current.phase = 'drain';
     const sendingS = steady.sendingMs / 1000;
     say(`  sent ${steady.sent}, acknowledged ${steady.acked}, unacknowledged ${steady.unacked}, ${steady.connectedAtEnd} connected at the end, retries ${steady.retries}`);
 
@@ -325,6 +326,8 @@ export async function benchMemory(o: MemoryBenchOptions) {
       connected: connect.connected,
       connected_at_end: steady.connectedAtEnd,
       births_acked: connect.birthsAcked,
+      // The server's own count (querstrom_mqtt_connected_clients), at the last scrape of the steady phase.
+      server_connected_clients: heaps.length ? heaps[heaps.length - 1]!.clients : null,
       rate_per_device: o.rate,
       duration_s: o.durationS,
       rate_msgs_per_s: round(steady.acked / sendingS, 1),

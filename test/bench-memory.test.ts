@@ -15,7 +15,9 @@ import { Command } from 'commander';
 import { registerBenchMemory } from './src/cli/commands/bench-memory.ts';
 const program = new Command('querstrom');
 registerBenchMemory(program.command('bench'));
-await program.parseAsync(process.argv);
+// With -e there is no script path: argv is [node, ...args].
+const args = process.argv.slice(1);
+await program.parseAsync(args[0] === '--' ? args.slice(1) : args, { from: 'user' });
 `;
 
 function querstromBenchMemory(args: string[], timeout: number) {
@@ -32,7 +34,7 @@ describe('bench memory', () => {
     const r = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(stderr).toMatch(/registering 300 devices/);
 
-    expect(r).toMatchObject({ bench: 'memory', devices, connected: devices, births_acked: devices, connected_at_end: devices, lost: 0, unacked: 0, dead_letters: 0, target_rss_mb: 400 });
+    expect(r).toMatchObject({ bench: 'memory', devices, connected: devices, server_connected_clients: devices, births_acked: devices, connected_at_end: devices, lost: 0, unacked: 0, dead_letters: 0, target_rss_mb: 400 });
     // About rate × devices × duration messages, each acknowledged and stored exactly once.
     const sent = r.sent as number;
     expect(sent).toBeGreaterThan(0.8 * devices * rate * 5);
