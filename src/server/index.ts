@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../observability/logger.ts';
 import type { Store } from '../store/index.ts';
 import { scenarioApiPlugin } from '../scenario/index.ts';
 import { sessionPlugin, webPlugin } from '../web/index.ts';
-import { listenApi, openIngestCore } from './ingest-core.ts';
+import { coreApiDeps, listenApi, openIngestCore } from './ingest-core.ts';
 
 export interface RunningServer {
   config: Config;
@@ -104,15 +104,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ? await listenApi(
         config,
         {
-          store,
-          tokens: registry,
-          devices,
-          metrics,
-          log: log.child({ component: 'api' }),
-          ready: async () => {
-            const checks = { store: await store.healthy().catch(() => false), broker: true };
-            return { ready: Object.values(checks).every(Boolean), checks };
-          },
+          ...coreApiDeps(core, registry, log, () => true),
           deviceAdmin: {
             add: (tenant, device, type) =>
               registry.addDevice(tenant, device, type).catch((err: Error) => {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { buildApi, type ApiDeps, type ApiPlugin } from '../api/index.ts';
 import type { Config } from '../config/schema.ts';
+import type { TokenVerifier } from '../identity/types.ts';
 import { DeviceTracker } from '../devices/tracker.ts';
 import { DurableWriter } from '../ingest/durable-writer.ts';
 import { IngestPipeline } from '../ingest/pipeline.ts';
@@ -69,6 +70,21 @@ export async function openIngestCore(config: Config, o: IngestCoreOptions): Prom
       await writer.close();
       await devices.close();
       await store.close();
+    },
+  };
+}
+
+/** The API's view of an ingest core: readiness is the store accepting writes and the broker side being up. */
+export function coreApiDeps(core: IngestCore, tokens: TokenVerifier, log: Logger, brokerUp: () => boolean): ApiDeps {
+  return {
+    store: core.store,
+    tokens,
+    devices: core.devices,
+    metrics: core.metrics,
+    log: log.child({ component: 'api' }),
+    ready: async () => {
+      const checks = { store: await core.store.healthy().catch(() => false), broker: brokerUp() };
+      return { ready: Object.values(checks).every(Boolean), checks };
     },
   };
 }

@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '../observability/logger.ts';
 import { registerWorkerMetrics, routeBrokerMessage, SharedSubscriber, sharedFilters, type WorkerOptions } from '../scaleout/index.ts';
 import type { Store } from '../store/index.ts';
 import { identityFile } from './index.ts';
-import { listenApi, openIngestCore } from './ingest-core.ts';
+import { coreApiDeps, listenApi, openIngestCore } from './ingest-core.ts';
 
 export interface RunningWorker {
   config: Config;
@@ -98,17 +98,7 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
   const { api, apiPort } = registry
     ? await listenApi(
         config,
-        {
-          store,
-          tokens: registry,
-          devices,
-          metrics,
-          log: log.child({ component: 'api' }),
-          ready: async () => {
-            const checks = { store: await store.healthy().catch(() => false), broker: sub.connected };
-            return { ready: Object.values(checks).every(Boolean), checks };
-          },
-        },
+        coreApiDeps(core, registry, log, () => sub.connected),
         opts.apiPlugins,
       )
     : { api: undefined, apiPort: undefined };
