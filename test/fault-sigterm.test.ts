@@ -83,7 +83,7 @@ describe('SIGTERM during QoS 1 ingest', () => {
     const samples: ExportedSample[] = [];
     for (const d of devices) {
       const rows = await store.queryRange({ tenant: TENANT, device: d.device, metric: 'heat_power', from: stream.base, to: stream.base + 10_000_000, limit: 100_000 });
-      for (const r of rows) samples.push({ device: r.device, metric: r.metric, ts: r.ts, value: r.value });
+      for (const r of rows) samples.push({ device: r.device, metric: r.metric, unit: r.unit, ts: r.ts, value: r.value });
     }
     await store.close();
     expectExactlyOnce(compareStored(samples, stream.acked, stream.base, stream.sentUpTo()));

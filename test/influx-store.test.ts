@@ -4,11 +4,11 @@
  * raw through /api/v1/export (VictoriaMetrics keeps duplicate samples unless deduplication is
  * switched on, so a line sent twice shows up twice).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { appendFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,8 +17,8 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInfluxStore, QueryNotSupportedError, readingToLine, type InfluxStore, type StoreLog } from '../src/store/influx/index.ts';
 import type { Reading } from '../src/store/types.ts';
+import { freePort, VictoriaMetrics } from '../src/scaleout/testing.ts';
 
-const VM_BIN = '/usr/bin/victoria-metrics';
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,13 +33,6 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function waitFor<T>(what: string | (() => string), fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -56,72 +49,31 @@ async function waitFor<T>(what: string | (() => string), fn: () => Promise<T | u
   }
 }
 
-class Vm {
-  private proc: ChildProcess | undefined;
-  constructor(
-    readonly dataDir: string,
-    readonly port: number,
-  ) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+/** Every sample of the tenant grouped by device|metric|unit, as [ts, value] pairs. */
+async function samplesOf(vm: VictoriaMetrics, tenant: string): Promise<Map<string, Array<[number, number]>>> {
+  const out = new Map<string, Array<[number, number]>>();
+  for (const s of await vm.samples(tenant)) {
+    const key = `${s.device}|${s.metric}|${s.unit}`;
+    let list = out.get(key);
+    if (!list) out.set(key, (list = []));
+    list.push([s.ts, s.value]);
   }
-
-  async start(): Promise<void> {
-    const proc = spawn(VM_BIN, [`-storageDataPath=${this.dataDir}`, `-httpListenAddr=127.0.0.1:${this.port}`, '-retentionPeriod=100y', '-loggerLevel=ERROR'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    this.proc = proc;
-    let exited = false;
-    proc.once('exit', () => (exited = true));
-    await waitFor('victoria-metrics /health', async () => {
-      if (exited) throw new Error(`victoria-metrics exited: ${stderr}`);
-      const res = await fetch(`${this.url}/health`);
-      return res.ok || undefined;
-    }, 15_000, 50);
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill(signal);
-    await exited;
-    this.proc = undefined;
-  }
-
-  /** Every exported sample of the tenant, grouped by device|metric|unit; forces a flush first. */
-  async samples(tenant: string): Promise<Map<string, Array<[number, number]>>> {
-    await fetch(`${this.url}/internal/force_flush`);
-    const res = await fetch(`${this.url}/api/v1/export`, { method: 'POST', body: new URLSearchParams({ 'match[]': `reading_value{tenant="${tenant}"}` }) });
-    if (!res.ok) throw new Error(`export: HTTP ${res.status}`);
-    const out = new Map<string, Array<[number, number]>>();
-    for (const line of (await res.text()).split('\n')) {
-      if (!line) continue;
-      const s = JSON.parse(line) as { metric: Record<string, string>; values: number[]; timestamps: number[] };
-      const key = `${s.metric.device}|${s.metric.metric}|${s.metric.unit ?? ''}`;
-      let list = out.get(key);
-      if (!list) out.set(key, (list = []));
-      s.timestamps.forEach((ts, i) => list!.push([ts, s.values[i]!]));
-    }
-    return out;
-  }
-
-  /** Polls until at least `expected` samples are visible, then returns them. */
-  async waitForSamples(tenant: string, expected: number, timeoutMs = 20_000): Promise<Map<string, Array<[number, number]>>> {
-    return waitFor(`${expected} samples of ${tenant}`, async () => {
-      const s = await this.samples(tenant);
-      let n = 0;
-      for (const list of s.values()) n += list.length;
-      return n >= expected ? s : undefined;
-    }, timeoutMs, 200);
-  }
+  return out;
 }
 
-async function startVm(): Promise<Vm> {
-  const vm = new Vm(await tempDir(), await freePort());
-  await vm.start();
-  cleanups.push(() => vm.stop('SIGKILL'));
+/** Polls until at least `expected` samples are visible, then returns them. */
+function waitForSamples(vm: VictoriaMetrics, tenant: string, expected: number, timeoutMs = 20_000): Promise<Map<string, Array<[number, number]>>> {
+  return waitFor(`${expected} samples of ${tenant}`, async () => {
+    const s = await samplesOf(vm, tenant);
+    let n = 0;
+    for (const list of s.values()) n += list.length;
+    return n >= expected ? s : undefined;
+  }, timeoutMs, 200);
+}
+
+async function startVm(): Promise<VictoriaMetrics> {
+  const vm = await VictoriaMetrics.start();
+  cleanups.push(() => vm.remove());
   return vm;
 }
 
@@ -181,7 +133,7 @@ const influxOpts = { token: 'test-token', org: 'querstrom', bucket: 'readings' }
 const baseTs = Date.now() - 3_600_000;
 
 describe('influx store against victoria-metrics', () => {
-  let vm: Vm;
+  let vm: VictoriaMetrics;
   beforeAll(async () => {
     vm = await startVm();
   });
@@ -203,7 +155,7 @@ describe('influx store against victoria-metrics', () => {
     expect(await store.appliedWalMarkers()).toEqual([{ segment: 1, batch: 9 }]);
     expect(await store.healthy()).toBe(true);
 
-    expectExactly(await vm.waitForSamples('t-basic', 30_001), [...readings, odd]);
+    expectExactly(await waitForSamples(vm, 't-basic', 30_001), [...readings, odd]);
 
     // Bad input: a clear error, nothing half-written, the store keeps working.
     await expect(store.writeReadings([{ ...odd, value: Number.NaN }])).rejects.toThrow(/value must be a finite number/);
@@ -231,7 +183,7 @@ describe('influx store against victoria-metrics', () => {
     expect(await again.deadLetters({ tenant: 'other' })).toHaveLength(1);
     expect(await again.deadLetters({ tenant: 't-basic' })).toEqual([]);
     await again.close();
-    expectExactly(await vm.waitForSamples('t-basic', 30_501), [...readings, odd, ...makeReadings('t-basic', 30_000, 500, baseTs)]);
+    expectExactly(await waitForSamples(vm, 't-basic', 30_501), [...readings, odd, ...makeReadings('t-basic', 30_000, 500, baseTs)]);
   });
 
   it('404 trap: a server answering 404 gets nothing counted as written; everything is spooled and later resent once', async () => {
@@ -290,7 +242,7 @@ describe('influx store against victoria-metrics', () => {
     await fixed.close();
     const rest = readings.filter((r) => !flakyLines.has(readingToLine(r)));
     expect(rest).toHaveLength(2_000);
-    expectExactly(await vm.waitForSamples('t-404', 2_000), rest);
+    expectExactly(await waitForSamples(vm, 't-404', 2_000), rest);
   });
 
   it('backpressure: writeReadings awaits while the queue is full, and the bound holds', async () => {
@@ -419,7 +371,7 @@ describe('influx store: outage and crash', () => {
     expect(await metricValue(reg, 'querstrom_influx_spool_bytes')).toBe(0);
     expect(await metricValue(reg, 'querstrom_influx_lines_resent_total')).toBe(s.spooled);
     await store.close();
-    expectExactly(await vm.waitForSamples(tenant, written.length), written);
+    expectExactly(await waitForSamples(vm, tenant, written.length), written);
   });
 
   it('SIGKILL with a full spool: a new store on the same spool dir resends everything acknowledged, once; torn tails are cut', async () => {
@@ -465,9 +417,8 @@ for (let i = 0; ; i++) {
     payload.copy(torn, 20);
     await appendFile(join(spoolDir, 'spool', segments.at(-1)!), torn);
 
-    const vm = new Vm(await tempDir(), port);
-    await vm.start();
-    cleanups.push(() => vm.stop('SIGKILL'));
+    const vm = await VictoriaMetrics.start({ port });
+    cleanups.push(() => vm.remove());
     const log = captureLog();
     const store: InfluxStore = await openInfluxStore({ url: vm.url, ...influxOpts, spoolDir, log });
     const markers = await store.appliedWalMarkers();
@@ -480,7 +431,7 @@ for (let i = 0; ; i++) {
     await store.close();
 
     // Every acknowledged reading is there exactly once; batches spooled but not yet acknowledged may be there too, also once.
-    const samples = await vm.waitForSamples('t-kill', resent);
+    const samples = await waitForSamples(vm, 't-kill', resent);
     const expected: Reading[] = [];
     for (let j = 0; j < resent; j++) expected.push({ tenant: 't-kill', device: 'gw' + (j % 5), metric: 'heat_power', unit: 'kW', ts: baseTs + j, value: j });
     expectExactly(samples, expected);

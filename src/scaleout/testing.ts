@@ -61,6 +61,7 @@ export async function processCpuSeconds(pid: number | undefined): Promise<number
 export interface ExportedSample {
   device: string;
   metric: string;
+  unit: string;
   ts: number;
   value: number;
 }
@@ -156,7 +157,8 @@ export class VictoriaMetrics {
       const s = JSON.parse(line) as { metric: Record<string, string>; values: number[]; timestamps: number[] };
       const device = s.metric.device ?? '';
       const metric = s.metric.metric ?? '';
-      for (let i = 0; i < s.timestamps.length; i++) out.push({ device, metric, ts: s.timestamps[i]!, value: s.values[i]! });
+      const unit = s.metric.unit ?? '';
+      for (let i = 0; i < s.timestamps.length; i++) out.push({ device, metric, unit, ts: s.timestamps[i]!, value: s.values[i]! });
     }
     return out;
   }
