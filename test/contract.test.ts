@@ -487,11 +487,14 @@ describe('AsyncAPI document', () => {
     for (const ref of refs) expect(resolvePointer(ref), ref).toBeDefined();
   });
 
-  it('describes the TCP and WebSocket listeners, and TLS as planned', () => {
+  it('describes the TCP, WebSocket and TLS listeners with the server config defaults', () => {
     expect(doc.servers.mqtt).toMatchObject({ host: '{host}:1883', protocol: 'mqtt', protocolVersion: '3.1.1' });
     expect(doc.servers.ws).toMatchObject({ host: '{host}:8083', protocol: 'ws', pathname: '/mqtt' });
-    expect(doc.servers.mqtts).toMatchObject({ host: '{host}:8883', protocol: 'secure-mqtt', tags: [{ name: 'planned' }] });
-    expect(doc.servers.wss).toMatchObject({ host: '{host}:8084', protocol: 'wss', tags: [{ name: 'planned' }] });
+    expect(doc.servers.mqtts).toMatchObject({ host: '{host}:8883', protocol: 'secure-mqtt' });
+    expect(doc.servers.wss).toMatchObject({ host: '{host}:8084', protocol: 'wss' });
+    expect(doc.servers.mqtts.description).toContain('broker.tls');
+    expect(doc.servers.mqtts.security).toHaveLength(2);
+    expect(doc.servers.mqtt.security).toHaveLength(1);
     expect(doc.servers.mqtt.bindings.mqtt.lastWill).toEqual({ topic: 'qs/v1/{tenant}/{device}/state', qos: 1, retain: true, message: '{"state":"offline"}' });
     expect(doc.components.securitySchemes.userPassword.type).toBe('userPassword');
     expect(doc.components.securitySchemes.x509.type).toBe('X509');

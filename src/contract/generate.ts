@@ -462,8 +462,8 @@ export function serverDefaults() {
     tcpPort: config.broker.tcp.port,
     wsPort: config.broker.ws.port,
     wsPath: config.broker.ws.path,
-    tlsPort: 8883,
-    wssPort: 8084,
+    tlsPort: config.broker.tls.port,
+    wssPort: config.broker.wss.port,
     keepAliveS: 60,
     limits: config.broker.limits,
     futureToleranceMs: config.ingest.futureToleranceMs,
@@ -494,7 +494,7 @@ export function generateAsyncApi(): JsonObject {
   });
   const userPassword = { $ref: '#/components/securitySchemes/userPassword' };
   const x509 = { $ref: '#/components/securitySchemes/x509' };
-  const server = (o: { title: string; port: number; protocol: string; pathname?: string; planned: boolean; tls: boolean }): JsonObject => ({
+  const server = (o: { title: string; port: number; protocol: string; pathname?: string; tls: boolean }): JsonObject => ({
     host: `{host}:${o.port}`,
     protocol: o.protocol,
     protocolVersion: '3.1.1',
@@ -502,10 +502,9 @@ export function generateAsyncApi(): JsonObject {
     title: o.title,
     description:
       `${o.title}. Default port ${o.port}, configurable on the server.` +
-      (o.planned ? ' Planned: not yet served by the embedded broker; terminate TLS in a proxy in front of the plain listener until then.' : ''),
+      (o.tls ? ' Off by default: enabled with broker.tls / broker.wss in the server config.' : ''),
     variables: { host: { default: 'localhost', description: 'Host name of your Querstrom server.' } },
     security: o.tls ? [userPassword, x509] : [userPassword],
-    ...(o.planned ? { tags: [{ name: 'planned', description: 'Part of the contract, not yet implemented.' }] } : {}),
     bindings: { mqtt: serverBinding },
   });
 
@@ -582,10 +581,10 @@ export function generateAsyncApi(): JsonObject {
     },
     defaultContentType: 'application/json',
     servers: {
-      mqtt: server({ title: 'MQTT over TCP', port: d.tcpPort, protocol: 'mqtt', planned: false, tls: false }),
-      ws: server({ title: 'MQTT over WebSocket', port: d.wsPort, protocol: 'ws', pathname: d.wsPath, planned: false, tls: false }),
-      mqtts: server({ title: 'MQTT over TLS', port: d.tlsPort, protocol: 'secure-mqtt', planned: true, tls: true }),
-      wss: server({ title: 'MQTT over secure WebSocket', port: d.wssPort, protocol: 'wss', pathname: d.wsPath, planned: true, tls: true }),
+      mqtt: server({ title: 'MQTT over TCP', port: d.tcpPort, protocol: 'mqtt', tls: false }),
+      ws: server({ title: 'MQTT over WebSocket', port: d.wsPort, protocol: 'ws', pathname: d.wsPath, tls: false }),
+      mqtts: server({ title: 'MQTT over TLS', port: d.tlsPort, protocol: 'secure-mqtt', tls: true }),
+      wss: server({ title: 'MQTT over secure WebSocket', port: d.wssPort, protocol: 'wss', pathname: d.wsPath, tls: true }),
     },
     channels,
     operations,
@@ -603,7 +602,7 @@ export function generateAsyncApi(): JsonObject {
           type: 'userPassword',
           description: 'Username {tenant}/{device}; password as printed once by `querstrom device add`. Stored hashed; anonymous access is off by default.',
         },
-        x509: { type: 'X509', description: 'Planned: client certificates on the TLS listeners, mapped to {tenant}/{device}.' },
+        x509: { type: 'X509', description: 'Client certificates on the TLS listeners (broker.tls.clientCerts optional or required): the subject CN is {tenant}/{device}, and the device must be registered and not revoked.' },
       },
     },
     'x-querstrom-limits': {
