@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { benchDispatch } from '../../../bench/dispatch.ts';
 import { emitBenchResult } from './bench.ts';
+import { numberOption } from './common.ts';
 
 /** Adds `querstrom bench dispatch` to the `bench` command. */
 export function registerBenchDispatch(bench: Command): Command {
@@ -16,14 +17,7 @@ export function registerBenchDispatch(bench: Command): Command {
     .option('--json', 'print the result as JSON on the last line')
     .option('--save', 'also write bench/results/dispatch.json')
     .action(async (o: { city: string; ticks: string; warmup: string; stepS?: string; seed: string; readings: string; json?: boolean; save?: boolean }) => {
-      const num = (name: string, v: string, min: number) => {
-        const n = Number(v);
-        if (!Number.isFinite(n) || n < min) {
-          process.stderr.write(`querstrom bench dispatch: --${name} must be a number >= ${min}, got "${v}"\n`);
-          process.exit(1);
-        }
-        return n;
-      };
+      const num = (name: string, v: string, min: number) => numberOption(name, v, { min });
       const result = await benchDispatch({
         city: o.city,
         ticks: Math.floor(num('ticks', o.ticks, 1)),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { benchMemory } from '../../../bench/memory.ts';
 import { emitBenchResult } from './bench.ts';
-import { fail } from './common.ts';
+import { fail, numberOption } from './common.ts';
 
 /** Adds `querstrom bench memory` to the `bench` command. */
 export function registerBenchMemory(bench: Command): Command {
@@ -16,15 +16,10 @@ export function registerBenchMemory(bench: Command): Command {
     .option('--json', 'print the result as JSON on the last line')
     .option('--save', 'also write bench/results/memory.json')
     .action(async (o: { devices: string; rate: string; duration: string; connectWindow?: string; serverNodeArgs?: string; json?: boolean; save?: boolean }) => {
-      const num = (name: string, v: string, ok: (n: number) => boolean, rule: string): number => {
-        const n = Number(v);
-        if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) fail(`bench memory: --${name} must be ${rule}, got "${v}"`);
-        return n;
-      };
-      const devices = num('devices', o.devices, (n) => Number.isInteger(n) && n >= 1, 'a whole number >= 1');
-      const rate = num('rate', o.rate, (n) => n > 0, 'a number > 0 (messages per second per device)');
-      const durationS = num('duration', o.duration, (n) => n > 0, 'a number of seconds > 0');
-      const connectWindowS = o.connectWindow === undefined ? undefined : num('connect-window', o.connectWindow, (n) => n >= 0, 'a number of seconds >= 0');
+      const devices = numberOption('devices', o.devices, { integer: true, min: 1 });
+      const rate = numberOption('rate', o.rate, { above: 0, unit: 'messages per second per device' });
+      const durationS = numberOption('duration', o.duration, { above: 0, unit: 'seconds' });
+      const connectWindowS = o.connectWindow === undefined ? undefined : numberOption('connect-window', o.connectWindow, { min: 0, unit: 'seconds' });
       const result = await benchMemory({
         devices,
         rate,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { benchScenario } from '../../../bench/scenario.ts';
 import { emitBenchResult } from './bench.ts';
+import { numberOption } from './common.ts';
 
 /** Adds `querstrom bench scenario` to the `bench` command. */
 export function registerBenchScenario(bench: Command): Command {
@@ -16,14 +17,7 @@ export function registerBenchScenario(bench: Command): Command {
     .option('--json', 'print the result as JSON on the last line')
     .option('--save', 'also write bench/results/scenario.json')
     .action(async (o: { scenario?: string; windowH: string; overlapH: string; repeat: string; cold?: boolean; skipReference?: boolean; json?: boolean; save?: boolean }) => {
-      const num = (name: string, v: string, min: number) => {
-        const n = Number(v);
-        if (!Number.isFinite(n) || n < min) {
-          process.stderr.write(`querstrom bench scenario: --${name} must be a number >= ${min}, got "${v}"\n`);
-          process.exit(1);
-        }
-        return n;
-      };
+      const num = (name: string, v: string, min: number) => numberOption(name, v, { min });
       const result = await benchScenario({
         ...(o.scenario ? { scenario: o.scenario } : {}),
         windowH: num('window-h', o.windowH, 1),

@@ -18,3 +18,14 @@ export function fail(message: string): never {
   process.stderr.write(`querstrom: ${message}\n`);
   process.exit(1);
 }
+
+/** A numeric option: parsed once, checked against its rule, and refused with the flag named. */
+export function numberOption(name: string, value: string, rule: { min?: number; above?: number; integer?: boolean; unit?: string }): number {
+  const n = Number(value);
+  const ok = value.trim() !== '' && Number.isFinite(n) && (!rule.integer || Number.isInteger(n)) && (rule.min === undefined || n >= rule.min) && (rule.above === undefined || n > rule.above);
+  if (!ok) {
+    const bound = rule.min !== undefined ? `>= ${rule.min}` : rule.above !== undefined ? `> ${rule.above}` : '';
+    fail(`--${name} must be ${rule.integer ? 'a whole number' : 'a number'}${bound ? ` ${bound}` : ''}${rule.unit ? ` (${rule.unit})` : ''}, got "${value}"`);
+  }
+  return n;
+}

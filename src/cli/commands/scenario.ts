@@ -19,7 +19,7 @@ import { writeRunOutputs } from '../../scenario/outputs.ts';
 import { progressPrinter } from '../../scenario/progress.ts';
 import { runScenario, scenarioYearLp } from '../../scenario/run.ts';
 import { runModes, type RunMode } from '../../scenario/schema.ts';
-import { fail } from './common.ts';
+import { fail, numberOption } from './common.ts';
 
 function load(file: string): ResolvedScenario {
   try {
@@ -34,12 +34,7 @@ function printWarnings(scn: ResolvedScenario): void {
   for (const w of scn.warnings) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
 }
 
-const num = (name: string, v: string | undefined, min: number): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) fail(`--${name} must be a number >= ${min}, got "${v}"`);
-  return n;
-};
+const num = (name: string, v: string | undefined, min: number): number | undefined => (v === undefined ? undefined : numberOption(name, v, { min }));
 
 function summary(k: KpiReport, dir: string | undefined): string {
   const lines: string[] = [`${k.scenario}  (content ${k.contentHash.slice(0, 12)}, ${k.codeVersion}, ${k.solver}, seed ${k.seed})`];
