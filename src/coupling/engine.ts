@@ -14,14 +14,15 @@ import type { Highs } from 'highs';
 import { collectInputs, type InputRegistry } from './model/inputs.ts';
 import type { City, CityInput } from './model/schema.ts';
 import { PlanWorker } from './plan-worker/client.ts';
-import { InputStore, inputStateNames, type Alarm, type IngestOutcome } from './input-store.ts';
+import { InputStore, type Alarm, type IngestOutcome } from './input-store.ts';
 import { compileCity, type CompiledModel } from './lp/compile.ts';
 import { BoundedDualSimplex } from './lp/simplex.ts';
 import { PersistentHighs, highsIfLoaded, loadHighs } from './lp/highs.ts';
 import { writeCplexLp, writeMps } from './lp/write.ts';
 import type { LpProblem } from './lp/problem.ts';
 import { LookAheadPlanner, type StoragePlan } from './plan.ts';
-import { buildBuses, buildExplanations, buildFlows, buildKpis, buildSetpoints, buildStorage, reportLayout, snapshotTick, type ReportLayout } from './report.ts';
+import { buildKpis, reportLayout, snapshotTick, SnapshotArena, type ReportLayout } from './report.ts';
+import { TickResult } from './tick-result.ts';
 import type { DispatchResult } from './result.ts';
 
 export interface DispatchEngineOptions {
@@ -58,6 +59,7 @@ export class DispatchEngine {
   private readonly store: InputStore;
   private readonly simplex: BoundedDualSimplex;
   private readonly layout: ReportLayout;
+  private readonly arena = new SnapshotArena();
   private readonly clock: () => number;
   private readonly highs: Highs | undefined;
   private persistent: PersistentHighs | undefined;
@@ -315,7 +317,6 @@ export class DispatchEngine {
     alarms: Alarm[],
     status: DispatchResult['status'],
   ): DispatchResult {
-    const r0 = performance.now();
     const model = this.model;
     const layout = this.layout;
     const kpis = buildKpis(model, layout, x);
@@ -335,77 +336,21 @@ export class DispatchEngine {
     // The per-unit, per-link, per-bus records and the explanations are views over a frozen copy
     // of this tick's numbers, built on first access and cached: the tick itself only solves,
     // prices and totals; whoever reads a record pays for building it (see bench dispatch).
-    const view = snapshotTick(model, x, y, this.storageValue, this.plan?.ok ?? false);
+    const arena = this.arena;
+    const view = snapshotTick(model, x, y, this.storageValue, this.plan?.ok ?? false, arena);
     if (status === 'optimal') this.lastGood = view;
-    const inputValues = this.values.slice();
-    const inputStates = this.states.slice();
-    const defs = this.registry.defs;
-    const explain = this.explain;
-    let setpoints: ReturnType<typeof buildSetpoints> | undefined;
-    let flows: DispatchResult['flows'] | undefined;
-    let storage: DispatchResult['storage'] | undefined;
-    let buses: DispatchResult['buses'] | undefined;
-    let explanations: DispatchResult['explanations'] | undefined;
-    let inputs: DispatchResult['inputs'] | undefined;
-    const sp = () => (setpoints ??= buildSetpoints(view, layout));
-    const st = () => (storage ??= buildStorage(view));
-    return {
-      ts: Math.round(now),
-      tick: this.tickCount,
-      city: this.city.name,
-      status,
-      solver,
-      objective,
-      iterations,
-      solveUs,
-      tickUs: 0,
-      timingsUs: { inputs: this.phase[0]!, update: this.phase[1]!, solve: this.phase[2]!, report: 0 },
-      dtS,
-      get setpoints() {
-        return sp().byId;
-      },
-      set setpoints(v) {
-        setpoints = { byId: v, list: Object.values(v) };
-      },
-      get flows() {
-        return (flows ??= buildFlows(view));
-      },
-      set flows(v) {
-        flows = v;
-      },
-      get storage() {
-        return st();
-      },
-      set storage(v) {
-        storage = v;
-      },
-      get buses() {
-        return (buses ??= buildBuses(view));
-      },
-      set buses(v) {
-        buses = v;
-      },
-      prices: { heat, electricity, ...(gas !== undefined ? { gas } : {}) },
-      kpis,
-      get explanations() {
-        return (explanations ??= explain ? buildExplanations(view, layout, sp().list, st()) : {});
-      },
-      set explanations(v) {
-        explanations = v;
-      },
-      alarms,
-      get inputs() {
-        if (!inputs) {
-          inputs = {};
-          for (let i = 0; i < defs.length; i++) inputs[defs[i]!.name] = { value: inputValues[i]!, state: inputStateNames[inputStates[i]!]! };
-        }
-        return inputs;
-      },
-      set inputs(v) {
-        inputs = v;
-      },
-      plan: { at: this.plan?.at ?? null, horizonH: this.city.planning.horizonH, solveMs: this.plan?.solveMs ?? null },
+    const source = {
+      view,
+      layout,
+      explain: this.explain,
+      defs: this.registry.defs,
+      inputValues: arena.f64Copy(this.values, this.values.length),
+      inputStates: arena.u8Copy(this.states),
     };
+    const timings = { inputs: this.phase[0]!, update: this.phase[1]!, solve: this.phase[2]!, report: 0 };
+    const prices = { heat, electricity, ...(gas !== undefined ? { gas } : {}) };
+    const plan = { at: this.plan?.at ?? null, horizonH: this.city.planning.horizonH, solveMs: this.plan?.solveMs ?? null };
+    return new TickResult(Math.round(now), this.tickCount, this.city.name, status, solver, objective, iterations, solveUs, timings, dtS, prices, kpis, alarms, plan, source);
   }
 
   /** A safe dispatch when no optimum was found: the last good solution, or everything off. */

@@ -22,45 +22,70 @@ export interface TickView {
   valueFromPlan: boolean;
 }
 
-/** Copies the tick's numbers into one buffer (a few microseconds; one allocation per array kind). */
-export function snapshotTick(model: CompiledModel, x: ArrayLike<number>, y: ArrayLike<number>, storageValue: Float64Array, valueFromPlan: boolean): TickView {
+/**
+ * Hands out each tick's frozen copies as views into large shared buffers: one buffer allocation
+ * every few ticks instead of several per tick (typed arrays above 64 bytes live outside the V8
+ * heap, and each costs an allocation, zeroing and GC bookkeeping). A buffer lives as long as any
+ * result that has a view into it: at most SLAB elements per kept result.
+ */
+export class SnapshotArena {
+  private static readonly SLAB = 1 << 14;
+  private f64 = new Float64Array(0);
+  private f64At = 0;
+  private u8 = new Uint8Array(0);
+  private u8At = 0;
+
+  f64Copy(src: ArrayLike<number>, len: number): Float64Array {
+    if (this.f64At + len > this.f64.length) {
+      this.f64 = new Float64Array(Math.max(len, SnapshotArena.SLAB));
+      this.f64At = 0;
+    }
+    const v = this.f64.subarray(this.f64At, this.f64At + len);
+    this.f64At += len;
+    if (src instanceof Float64Array) v.set(src.length === len ? src : src.subarray(0, len));
+    else for (let i = 0; i < len; i++) v[i] = src[i]!;
+    return v;
+  }
+
+  u8Copy(src: Uint8Array): Uint8Array {
+    const len = src.length;
+    if (this.u8At + len > this.u8.length) {
+      this.u8 = new Uint8Array(Math.max(len, SnapshotArena.SLAB));
+      this.u8At = 0;
+    }
+    const v = this.u8.subarray(this.u8At, this.u8At + len);
+    this.u8At += len;
+    v.set(src);
+    return v;
+  }
+}
+
+/** Copies the tick's numbers (views into the arena's buffers; a few microseconds). */
+export function snapshotTick(model: CompiledModel, x: ArrayLike<number>, y: ArrayLike<number>, storageValue: Float64Array, valueFromPlan: boolean, arena: SnapshotArena): TickView {
   const lp = model.lp;
   const n = lp.numCols;
   const m = lp.numRows;
-  const nz = lp.values.length;
-  const size = 5 * n + 3 * m + nz + model.unitCop.length + model.unitPotential.length + model.busDemand.length + model.storageState.length + storageValue.length;
-  const buf = new Float64Array(size);
-  let o = 0;
-  const take = (src: ArrayLike<number>, len: number): Float64Array => {
-    const v = buf.subarray(o, o + len);
-    if (src instanceof Float64Array) v.set(src.length === len ? src : src.subarray(0, len));
-    else for (let i = 0; i < len; i++) v[i] = src[i]!;
-    o += len;
-    return v;
-  };
-  const limits = new Uint8Array(2 * n);
-  limits.set(model.loLimit, 0);
-  limits.set(model.hiLimit, n);
+  const f = (src: ArrayLike<number>, len: number) => arena.f64Copy(src, len);
   const view: CompiledModel = {
     ...model,
     lp: {
       ...lp,
-      colCost: take(lp.colCost, n),
-      colLower: take(lp.colLower, n),
-      colUpper: take(lp.colUpper, n),
-      rowLower: take(lp.rowLower, m),
-      rowUpper: take(lp.rowUpper, m),
-      values: take(lp.values, nz),
+      colCost: f(lp.colCost, n),
+      colLower: f(lp.colLower, n),
+      colUpper: f(lp.colUpper, n),
+      rowLower: f(lp.rowLower, m),
+      rowUpper: f(lp.rowUpper, m),
+      values: f(lp.values, lp.values.length),
     },
-    loLimit: limits.subarray(0, n),
-    hiLimit: limits.subarray(n),
-    colCo2: take(model.colCo2, n),
-    unitCop: take(model.unitCop, model.unitCop.length),
-    unitPotential: take(model.unitPotential, model.unitPotential.length),
-    busDemand: take(model.busDemand, model.busDemand.length),
-    storageState: take(model.storageState, model.storageState.length),
+    loLimit: arena.u8Copy(model.loLimit),
+    hiLimit: arena.u8Copy(model.hiLimit),
+    colCo2: f(model.colCo2, n),
+    unitCop: f(model.unitCop, model.unitCop.length),
+    unitPotential: f(model.unitPotential, model.unitPotential.length),
+    busDemand: f(model.busDemand, model.busDemand.length),
+    storageState: f(model.storageState, model.storageState.length),
   };
-  return { model: view, x: take(x, n), y: take(y, m), storageValue: take(storageValue, storageValue.length), valueFromPlan };
+  return { model: view, x: f(x, n), y: f(y, m), storageValue: f(storageValue, storageValue.length), valueFromPlan };
 }
 
 export interface TickSolution {

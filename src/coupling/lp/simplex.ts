@@ -9,12 +9,17 @@
  * phase 1, whatever changed. The basis is small (one row per bus and technical limit), so its
  * inverse is kept explicitly and updated per pivot (product form applied in place), which makes
  * exact dual steepest-edge pricing cheap; the ratio test flips bounds (long-step) to take many
- * breakpoints per iteration.
+ * breakpoints per iteration. The pivot row is formed from the rows of A that the sparse row of
+ * the inverse touches, so an iteration costs in proportion to what it changes, not to n.
  *
  * Termination is checked, not assumed: at the end duals are recomputed from scratch, primal
  * values are recomputed from the basis, the residual A x - r is checked, and any remaining
  * infeasibility sends the solver back into the loop. The result is an optimal basic solution
  * to within the tolerances (1e-9), i.e. the LP optimum, not an approximation.
+ *
+ * Speed notes: every hot loop lives in a small method that reads its arrays into locals (V8 then
+ * keeps them in registers) and takes the same branches every call; rare work (refactorisation,
+ * drift recovery) sits in other methods, so reaching it never deoptimises a hot loop.
  *
  * Standard form: variables 0..n-1 are the columns, n..n+m-1 the row activities (logicals,
  * column -e_i), so A x - r = 0 and every bound is a variable bound.
@@ -52,6 +57,7 @@ export class BoundedDualSimplex {
   iterations = 0;
   totalIterations = 0;
   refactorizations = 0;
+  refactorsForAccuracy = 0;
   lastStatus: SimplexStatus = 'numerical';
 
   private readonly lo: Float64Array;
@@ -63,16 +69,24 @@ export class BoundedDualSimplex {
   private readonly binv: Float64Array;
   /**
    * Nonzero pattern of each row of the inverse (it is ~5 % dense on dispatch bases): row i's
-   * column indices are rowNz[i*m .. i*m + rowCnt[i]); inList marks membership. Entries that
-   * cancel to zero stay listed until the next refactorisation.
+   * column indices are rowNz[i*m .. i*m + rowCnt[i]); inList marks membership.
    */
   private readonly rowNz: Int32Array;
   private readonly rowCnt: Int32Array;
   private readonly inList: Uint8Array;
+  /** A by rows (CSR): columns and positions into lp.values, so coefficient updates show through. */
+  private readonly rowStart: Int32Array;
+  private readonly rowCol: Int32Array;
+  private readonly rowPos: Int32Array;
   private readonly work: Float64Array; // m
   private readonly work2: Float64Array; // m
   private readonly colq: Float64Array; // m
+  /** Pivot row entries; valid where stamp === epoch, listed in touchedVars[0 .. touchedCount). */
   private readonly alpha: Float64Array; // n + m
+  private readonly touchedVars: Int32Array;
+  private touchedCount = 0;
+  private readonly stamp: Int32Array;
+  private epoch = 0;
   private readonly cand: Int32Array;
   private readonly candRatio: Float64Array;
   private readonly flips: Int32Array;
@@ -80,7 +94,6 @@ export class BoundedDualSimplex {
   private updates = 0;
   /** The inverse was updated during the current solve (residuals must be checked). */
   private touched = false;
-  refactorsForAccuracy = 0;
   private hasBasis = false;
   private readonly maxIter: number;
   private readonly refactorEvery: number;
@@ -110,10 +123,26 @@ export class BoundedDualSimplex {
     this.rowNz = new Int32Array(m * m);
     this.rowCnt = new Int32Array(m);
     this.inList = new Uint8Array(m * m);
+    const nz = lp.colStart[n]!;
+    this.rowStart = new Int32Array(m + 1);
+    this.rowCol = new Int32Array(nz);
+    this.rowPos = new Int32Array(nz);
+    for (let k = 0; k < nz; k++) this.rowStart[lp.rowIndex[k]! + 1]!++;
+    for (let i = 0; i < m; i++) this.rowStart[i + 1]! += this.rowStart[i]!;
+    const next = this.rowStart.slice(0, m);
+    for (let j = 0; j < n; j++) {
+      for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) {
+        const at = next[lp.rowIndex[k]!]!++;
+        this.rowCol[at] = j;
+        this.rowPos[at] = k;
+      }
+    }
     this.work = new Float64Array(m);
     this.work2 = new Float64Array(m);
     this.colq = new Float64Array(m);
     this.alpha = new Float64Array(N);
+    this.touchedVars = new Int32Array(N);
+    this.stamp = new Int32Array(N);
     this.cand = new Int32Array(N);
     this.candRatio = new Float64Array(N);
     this.flips = new Int32Array(N);
@@ -182,6 +211,98 @@ export class BoundedDualSimplex {
     return this.posOf[j]! < 0 && this.atUpper[j] === 1;
   }
 
+  /**
+   * Solves the LP from the current basis. `changed` lists columns whose matrix coefficients
+   * changed since the last solve (bounds, costs and right-hand sides may change freely).
+   */
+  solve(changed?: Int32Array, changedCount = changed ? changed.length : 0): SimplexStatus {
+    this.iterations = 0;
+    const status = this.solveInner(changed, changedCount);
+    this.lastStatus = status;
+    this.totalIterations += this.iterations;
+    return status;
+  }
+
+  private solveInner(changed: Int32Array | undefined, changedCount: number): SimplexStatus {
+    this.syncProblem();
+    this.touched = false;
+    if (!this.hasBasis) this.slackBasis();
+    else if (changedCount > 0 && !this.replaceChangedColumns(changed!, changedCount)) this.refactorOrReset();
+    if (this.updates >= this.refactorEvery) this.refactorOrReset();
+    if (!this.recompute(this.tolD)) return 'unbounded_box';
+
+    let cleanups = 0;
+    // True while x and d come straight from the basis inverse (no pivot or flip since).
+    let fresh = true;
+    for (;;) {
+      if (this.iterations >= this.maxIter) return 'iteration_limit';
+      const r = this.leavingRow();
+      if (r < 0) {
+        if (!fresh) {
+          // Primal feasible after pivots: recompute duals and primal values from the inverse, and
+          // let the fresh-path checks (residuals, feasibility) decide on the next pass.
+          fresh = true;
+          if (!this.recompute(this.tolD * 100)) return 'unbounded_box';
+          if (++cleanups > 20) return 'numerical';
+          continue;
+        }
+        if (this.touched && this.updates > 0 && this.drifted()) {
+          // The updated inverse has drifted: refactorise and recompute before trusting the point.
+          this.refactorsForAccuracy++;
+          if (!this.refactor()) return 'numerical';
+          this.touched = false;
+          this.recompute(this.tolD);
+          if (++cleanups > 20) return 'numerical';
+          continue;
+        }
+        this.objective = this.objectiveValue();
+        return 'optimal';
+      }
+      const outcome = this.iterate(r);
+      if (outcome !== 'pivoted') {
+        if (outcome === 'infeasible') return 'infeasible';
+        // Inverse has drifted (pivot mismatch): refactorise and restart from consistent values.
+        this.refactorOrReset();
+        this.recompute(this.tolD);
+        this.iterations++;
+        continue;
+      }
+      this.iterations++;
+      fresh = false;
+      if (this.updates >= this.refactorEvery) {
+        this.refactorOrReset();
+        this.recompute(this.tolD);
+      }
+    }
+  }
+
+  /** One dual simplex iteration with row r leaving. */
+  private iterate(r: number): 'pivoted' | 'infeasible' | 'drift' {
+    const { x, lo, hi } = this;
+    const p = this.head[r]!;
+    const s = x[p]! < lo[p]! ? 1 : -1;
+    const target = s > 0 ? lo[p]! : hi[p]!;
+    this.pivotRow(r);
+    const nc = this.ratioCandidates(s);
+    if (nc === 0) return 'infeasible';
+    const q = this.longStepRatioTest(Math.abs(x[p]! - target), nc);
+    if (q < 0) return 'infeasible';
+    const aq = -s * this.alpha[q]!;
+    const t = Math.max(0, this.d[q]! / aq);
+    const col = this.colq;
+    this.ftran(q, col);
+    const pivot = col[r]!;
+    if (Math.abs(pivot - this.alpha[q]!) > 1e-7 * (1 + Math.abs(pivot)) || Math.abs(pivot) < this.tolPiv) return 'drift';
+    this.primalStep(p, q, target, pivot, col);
+    this.dualStep(s * t, q, p);
+    this.pivotInverse(r, col);
+    this.head[r] = q;
+    this.posOf[q] = r;
+    this.posOf[p] = -1;
+    this.atUpper[p] = s < 0 ? 1 : 0;
+    return 'pivoted';
+  }
+
   private syncProblem(): void {
     const { lp, n, m } = this;
     this.lo.set(lp.colLower, 0);
@@ -190,6 +311,36 @@ export class BoundedDualSimplex {
     this.lo.set(lp.rowLower, n);
     this.hi.set(lp.rowUpper, n);
     this.cost.fill(0, n, n + m);
+  }
+
+  /** Duals, bound choice and primal values from the inverse; false when a bound is infinite. */
+  private recompute(dualTol: number): boolean {
+    this.computeDuals();
+    if (this.makeDualFeasible(dualTol) < 0) return false;
+    this.computePrimal();
+    return true;
+  }
+
+  private refactorOrReset(): void {
+    if (!this.refactor()) this.slackBasis();
+  }
+
+  /**
+   * Replaces basic columns whose coefficients changed by their new values (one product-form
+   * update each). False when one became (nearly) dependent: the caller refactorises.
+   */
+  private replaceChangedColumns(changed: Int32Array, count: number): boolean {
+    const posOf = this.posOf;
+    const colq = this.colq;
+    for (let k = 0; k < count; k++) {
+      const j = changed[k]!;
+      const r = posOf[j]!;
+      if (r < 0) continue;
+      this.ftran(j, colq);
+      if (Math.abs(colq[r]!) < 1e-7) return false;
+      this.pivotInverse(r, colq);
+    }
+    return true;
   }
 
   private slackBasis(): void {
@@ -226,20 +377,20 @@ export class BoundedDualSimplex {
 
   /** B^-1 a_j into out. */
   private ftran(j: number, out: Float64Array): void {
-    const { n, m, binv, lp } = this;
+    const { n, m, binv } = this;
     if (j >= n) {
       const i = j - n;
       for (let r = 0; r < m; r++) out[r] = -binv[r * m + i]!;
       return;
     }
-    out.fill(0);
-    const s = lp.colStart[j]!;
-    const e = lp.colStart[j + 1]!;
-    for (let k = s; k < e; k++) {
-      const i = lp.rowIndex[k]!;
-      const v = lp.values[k]!;
-      if (v === 0) continue;
-      for (let r = 0; r < m; r++) out[r]! += binv[r * m + i]! * v;
+    const { colStart, rowIndex, values } = this.lp;
+    const s = colStart[j]!;
+    const e = colStart[j + 1]!;
+    for (let r = 0; r < m; r++) {
+      const row = r * m;
+      let v = 0;
+      for (let k = s; k < e; k++) v += binv[row + rowIndex[k]!]! * values[k]!;
+      out[r] = v;
     }
   }
 
@@ -286,14 +437,15 @@ export class BoundedDualSimplex {
 
   /** Gauss-Jordan inverse of the basis with partial pivoting. False when singular. */
   private refactor(): boolean {
-    const { n, m, lp, binv } = this;
+    const { n, m, lp, binv, head } = this;
+    const { colStart, rowIndex, values } = lp;
     const W = this.facW;
     W.fill(0);
     binv.fill(0);
     for (let r = 0; r < m; r++) {
-      const j = this.head[r]!;
+      const j = head[r]!;
       if (j >= n) W[(j - n) * m + r] = -1;
-      else for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) W[lp.rowIndex[k]! * m + r] = lp.values[k]!;
+      else for (let k = colStart[j]!; k < colStart[j + 1]!; k++) W[rowIndex[k]! * m + r] = values[k]!;
       binv[r * m + r] = 1;
     }
     // Row ops on [W | I]; row swaps permute, so the result rows follow the basis positions.
@@ -343,11 +495,11 @@ export class BoundedDualSimplex {
 
   /** y = B^-T c_B, d = c - A^T y (for nonbasic; 0 for basic). */
   private computeDuals(): void {
-    const { n, m, binv, y, d, cost, lp } = this;
+    const { n, m, binv, y, d, cost, head, posOf, rowNz, rowCnt } = this;
+    const { colStart, rowIndex, values } = this.lp;
     y.fill(0);
-    const { rowNz, rowCnt } = this;
     for (let r = 0; r < m; r++) {
-      const c = cost[this.head[r]!]!;
+      const c = cost[head[r]!]!;
       if (c === 0) continue;
       const row = r * m;
       const cnt = rowCnt[r]!;
@@ -357,37 +509,39 @@ export class BoundedDualSimplex {
       }
     }
     for (let j = 0; j < n; j++) {
-      if (this.posOf[j]! >= 0) {
+      if (posOf[j]! >= 0) {
         d[j] = 0;
         continue;
       }
       let s = cost[j]!;
-      for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) s -= lp.values[k]! * y[lp.rowIndex[k]!]!;
+      const e = colStart[j + 1]!;
+      for (let k = colStart[j]!; k < e; k++) s -= values[k]! * y[rowIndex[k]!]!;
       d[j] = s;
     }
-    for (let i = 0; i < m; i++) d[n + i] = this.posOf[n + i]! >= 0 ? 0 : y[i]!;
+    for (let i = 0; i < m; i++) d[n + i] = posOf[n + i]! >= 0 ? 0 : y[i]!;
   }
 
   /** Nonbasic variables at their bounds, basic ones from x_B = -B^-1 (N x_N). */
   private computePrimal(): void {
-    const { n, m, binv, x, lp } = this;
+    const { n, m, binv, x, lo, hi, posOf, atUpper, head, rowNz, rowCnt } = this;
+    const { colStart, rowIndex, values } = this.lp;
     const q = this.work;
     q.fill(0);
     for (let j = 0; j < n; j++) {
-      if (this.posOf[j]! >= 0) continue;
-      const v = this.atUpper[j] ? this.hi[j]! : this.lo[j]!;
+      if (posOf[j]! >= 0) continue;
+      const v = atUpper[j] ? hi[j]! : lo[j]!;
       x[j] = v;
       if (v === 0) continue;
-      for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) q[lp.rowIndex[k]!]! += lp.values[k]! * v;
+      const e = colStart[j + 1]!;
+      for (let k = colStart[j]!; k < e; k++) q[rowIndex[k]!]! += values[k]! * v;
     }
     for (let i = 0; i < m; i++) {
       const j = n + i;
-      if (this.posOf[j]! >= 0) continue;
-      const v = this.atUpper[j] ? this.hi[j]! : this.lo[j]!;
+      if (posOf[j]! >= 0) continue;
+      const v = atUpper[j] ? hi[j]! : lo[j]!;
       x[j] = v;
       q[i]! -= v;
     }
-    const { rowNz, rowCnt } = this;
     for (let r = 0; r < m; r++) {
       let s = 0;
       const row = r * m;
@@ -396,7 +550,7 @@ export class BoundedDualSimplex {
         const k = rowNz[row + t]!;
         s += binv[row + k]! * q[k]!;
       }
-      x[this.head[r]!] = -s;
+      x[head[r]!] = -s;
     }
   }
 
@@ -405,38 +559,219 @@ export class BoundedDualSimplex {
    * or -1 when one cannot (an infinite bound).
    */
   private makeDualFeasible(tol: number): number {
-    const { n, m, d, lo, hi } = this;
+    const { n, m, d, lo, hi, posOf, atUpper } = this;
     let flipped = 0;
     for (let j = 0; j < n + m; j++) {
-      if (this.posOf[j]! >= 0) continue;
-      if (lo[j] === hi[j]) {
-        this.atUpper[j] = 0;
+      if (posOf[j]! >= 0) continue;
+      const l = lo[j]!;
+      const h = hi[j]!;
+      if (l === h) {
+        atUpper[j] = 0;
         continue;
       }
       const dj = d[j]!;
-      if (dj < -tol && !this.atUpper[j]) {
-        if (hi[j] === Infinity) return -1;
-        this.atUpper[j] = 1;
+      const up = atUpper[j]!;
+      if (dj < -tol && up === 0) {
+        if (h === Infinity) return -1;
+        atUpper[j] = 1;
         flipped++;
-      } else if (dj > tol && this.atUpper[j]) {
-        if (lo[j] === -Infinity) return -1;
-        this.atUpper[j] = 0;
+      } else if (dj > tol && up === 1) {
+        if (l === -Infinity) return -1;
+        atUpper[j] = 0;
         flipped++;
-      } else if (this.atUpper[j] ? hi[j] === Infinity : lo[j] === -Infinity) {
+      } else if (up === 1 ? h === Infinity : l === -Infinity) {
         // A nonbasic variable must sit at a finite bound.
-        this.atUpper[j] = this.atUpper[j] ? 0 : 1;
-        if (!Number.isFinite(this.atUpper[j] ? hi[j]! : lo[j]!)) return -1;
+        atUpper[j] = up === 1 ? 0 : 1;
+        if (!Number.isFinite(up === 1 ? l : h)) return -1;
       }
     }
     return flipped;
   }
 
+  /** Leaving row by dual steepest edge (exact weights from the explicit inverse), or -1. */
+  private leavingRow(): number {
+    const { m, x, lo, hi, head, binv, rowNz, rowCnt } = this;
+    const tolP = this.tolP;
+    let r = -1;
+    let bestScore = 0;
+    for (let i = 0; i < m; i++) {
+      const j = head[i]!;
+      const xj = x[j]!;
+      const l = lo[j]!;
+      const h = hi[j]!;
+      let infeas: number;
+      if (xj < l - tolP * (1 + Math.abs(l))) infeas = l - xj;
+      else if (xj > h + tolP * (1 + Math.abs(h))) infeas = xj - h;
+      else continue;
+      let w = 0;
+      const row = i * m;
+      const cnt = rowCnt[i]!;
+      for (let t = 0; t < cnt; t++) {
+        const b = binv[row + rowNz[row + t]!]!;
+        w += b * b;
+      }
+      const score = (infeas * infeas) / w;
+      if (score > bestScore) {
+        bestScore = score;
+        r = i;
+      }
+    }
+    return r;
+  }
+
+  /** alpha_j = (e_r' B^-1) a_j, by rows of A over the nonzeros of row r of the inverse. */
+  private pivotRow(r: number): void {
+    const { n, m, binv, alpha, touchedVars, stamp, rowStart, rowCol, rowPos, rowNz } = this;
+    const values = this.lp.values;
+    const epoch = ++this.epoch;
+    const rowOff = r * m;
+    const cntR = this.rowCnt[r]!;
+    let nt = 0;
+    for (let t = 0; t < cntR; t++) {
+      const i = rowNz[rowOff + t]!;
+      const b = binv[rowOff + i]!;
+      if (b === 0) continue;
+      const jl = n + i;
+      if (stamp[jl] !== epoch) {
+        stamp[jl] = epoch;
+        touchedVars[nt++] = jl;
+        alpha[jl] = -b;
+      } else alpha[jl]! -= b;
+      const e = rowStart[i + 1]!;
+      for (let k = rowStart[i]!; k < e; k++) {
+        const j = rowCol[k]!;
+        const v = b * values[rowPos[k]!]!;
+        if (stamp[j] !== epoch) {
+          stamp[j] = epoch;
+          touchedVars[nt++] = j;
+          alpha[j] = v;
+        } else alpha[j]! += v;
+      }
+    }
+    this.touchedCount = nt;
+  }
+
+  /** Nonbasic, non-fixed variables the dual step can make leave their bound; returns how many. */
+  private ratioCandidates(s: number): number {
+    const { alpha, touchedVars, posOf, lo, hi, atUpper, d, cand, candRatio } = this;
+    const tolPiv = this.tolPiv;
+    const nt = this.touchedCount;
+    let nc = 0;
+    for (let k = 0; k < nt; k++) {
+      const j = touchedVars[k]!;
+      if (posOf[j]! >= 0 || lo[j] === hi[j]) continue;
+      const at = -s * alpha[j]!;
+      if (atUpper[j] ? at < -tolPiv : at > tolPiv) {
+        const ratio = d[j]! / at;
+        cand[nc] = j;
+        candRatio[nc] = ratio > 0 ? ratio : 0;
+        nc++;
+      }
+    }
+    return nc;
+  }
+
+  /**
+   * Long-step ratio test: passes breakpoints (flipping those variables to their other bound)
+   * while the dual keeps improving; returns the entering variable, or -1 when the dual is
+   * unbounded (the LP is infeasible). Breakpoints are taken in ratio order by selection:
+   * usually only a few are passed.
+   */
+  private longStepRatioTest(delta: number, nc: number): number {
+    const { alpha, lo, hi, cand, candRatio } = this;
+    let slope = delta;
+    let k = 0;
+    let nf = 0;
+    for (; ; k++) {
+      selectMin(cand, candRatio, k, nc);
+      const j = cand[k]!;
+      const next = slope - Math.abs(alpha[j]!) * (hi[j]! - lo[j]!);
+      if (next <= 0) break;
+      // Past the last breakpoint and still improving: the dual is unbounded, the LP infeasible.
+      if (k === nc - 1) return -1;
+      slope = next;
+      this.flips[nf++] = j;
+    }
+    // Among near-ties at the stopping breakpoint, take the largest pivot.
+    let q = cand[k]!;
+    let bestAbs = Math.abs(alpha[q]!);
+    const tieLimit = candRatio[k]! + 1e-12 + 1e-9 * candRatio[k]!;
+    for (let kk = k + 1; kk < nc; kk++) {
+      if (candRatio[kk]! > tieLimit) continue;
+      const j = cand[kk]!;
+      const a = Math.abs(alpha[j]!);
+      if (a > bestAbs * 1.0000001) {
+        bestAbs = a;
+        q = j;
+      }
+    }
+    if (nf > 0) this.applyFlips(nf);
+    return q;
+  }
+
+  /** Moves the passed breakpoints to their other bound and the basic variables with them. */
+  private applyFlips(nf: number): void {
+    const { n, m, x, lo, hi, atUpper, flips, binv, head, rowNz, rowCnt } = this;
+    const { colStart, rowIndex, values } = this.lp;
+    const qv = this.work;
+    qv.fill(0);
+    for (let f = 0; f < nf; f++) {
+      const j = flips[f]!;
+      const dx = atUpper[j] ? lo[j]! - hi[j]! : hi[j]! - lo[j]!;
+      atUpper[j] = atUpper[j] ? 0 : 1;
+      x[j] = atUpper[j] ? hi[j]! : lo[j]!;
+      if (j < n) for (let k = colStart[j]!; k < colStart[j + 1]!; k++) qv[rowIndex[k]!]! += values[k]! * dx;
+      else qv[j - n]! -= dx;
+    }
+    for (let i = 0; i < m; i++) {
+      const row = i * m;
+      const cnt = rowCnt[i]!;
+      let dx = 0;
+      for (let t = 0; t < cnt; t++) {
+        const k = rowNz[row + t]!;
+        dx += binv[row + k]! * qv[k]!;
+      }
+      if (dx !== 0) x[head[i]!]! -= dx;
+    }
+  }
+
+  /** Entering q moves by theta; the basic variables with it; the leaving p lands on its bound. */
+  private primalStep(p: number, q: number, target: number, pivot: number, col: Float64Array): void {
+    const { m, x, head } = this;
+    const theta = (x[p]! - target) / pivot;
+    for (let i = 0; i < m; i++) {
+      const c = col[i]!;
+      if (c !== 0) x[head[i]!]! -= theta * c;
+    }
+    x[q]! += theta;
+    x[p] = target;
+  }
+
+  /** Reduced costs after the step: d_j -= step * alpha_j over the pivot row's nonbasic entries. */
+  private dualStep(st: number, q: number, p: number): void {
+    const { d, alpha, touchedVars, posOf } = this;
+    const nt = this.touchedCount;
+    const step = -st;
+    for (let k = 0; k < nt; k++) {
+      const j = touchedVars[k]!;
+      if (posOf[j]! < 0) d[j]! -= step * alpha[j]!;
+    }
+    d[q] = 0;
+    d[p] = st;
+  }
+
+  /** Primal or dual residual beyond 1e-9: the updated inverse can no longer be trusted. */
+  private drifted(): boolean {
+    return this.residual() > 1e-9 || this.dualResidual() > 1e-9;
+  }
+
   /** max |c_j - a_j' y| over basic columns, relative to the terms: zero when y is exact. */
   private dualResidual(): number {
-    const { n, m, lp, y, cost } = this;
+    const { n, m, y, cost, head } = this;
+    const { colStart, rowIndex, values } = this.lp;
     let worst = 0;
     for (let r = 0; r < m; r++) {
-      const j = this.head[r]!;
+      const j = head[r]!;
       let d: number;
       let mag = 1 + Math.abs(cost[j]!);
       if (j >= n) {
@@ -444,8 +779,9 @@ export class BoundedDualSimplex {
         mag += Math.abs(d);
       } else {
         d = cost[j]!;
-        for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) {
-          const t = lp.values[k]! * y[lp.rowIndex[k]!]!;
+        const e = colStart[j + 1]!;
+        for (let k = colStart[j]!; k < e; k++) {
+          const t = values[k]! * y[rowIndex[k]!]!;
           d -= t;
           mag += Math.abs(t);
         }
@@ -458,7 +794,8 @@ export class BoundedDualSimplex {
 
   /** max |A x - r| relative to the magnitude of the terms. */
   private residual(): number {
-    const { n, m, lp, x } = this;
+    const { n, m, x } = this;
+    const { colStart, rowIndex, values } = this.lp;
     const act = this.work2;
     act.fill(0);
     const mag = this.work;
@@ -466,10 +803,12 @@ export class BoundedDualSimplex {
     for (let j = 0; j < n; j++) {
       const xj = x[j]!;
       if (xj === 0) continue;
-      for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) {
-        const t = lp.values[k]! * xj;
-        act[lp.rowIndex[k]!]! += t;
-        mag[lp.rowIndex[k]!]! += Math.abs(t);
+      const e = colStart[j + 1]!;
+      for (let k = colStart[j]!; k < e; k++) {
+        const t = values[k]! * xj;
+        const i = rowIndex[k]!;
+        act[i]! += t;
+        mag[i]! += Math.abs(t);
       }
     }
     let worst = 0;
@@ -480,237 +819,11 @@ export class BoundedDualSimplex {
     return worst;
   }
 
-  /**
-   * Solves the LP from the current basis. `changed` lists columns whose matrix coefficients
-   * changed since the last solve (bounds, costs and right-hand sides may change freely).
-   */
-  solve(changed?: Int32Array, changedCount = changed ? changed.length : 0): SimplexStatus {
-    this.iterations = 0;
-    const status = this.solveInner(changed, changedCount);
-    this.lastStatus = status;
-    this.totalIterations += this.iterations;
-    return status;
-  }
-
-  private solveInner(changed: Int32Array | undefined, changedCount: number): SimplexStatus {
-    const { n, m, x, lo, hi } = this;
-    this.syncProblem();
-    this.touched = false;
-    if (!this.hasBasis) this.slackBasis();
-    else if (changedCount > 0) {
-      let needRefactor = false;
-      for (let k = 0; k < changedCount; k++) {
-        const j = changed![k]!;
-        const r = this.posOf[j]!;
-        if (r < 0) continue;
-        this.ftran(j, this.colq);
-        if (Math.abs(this.colq[r]!) < 1e-7) {
-          needRefactor = true;
-          break;
-        }
-        this.pivotInverse(r, this.colq);
-      }
-      if (needRefactor && !this.refactor()) this.slackBasis();
-    }
-    if (this.updates >= this.refactorEvery && !this.refactor()) this.slackBasis();
-
-    this.computeDuals();
-    if (this.makeDualFeasible(this.tolD) < 0) return 'unbounded_box';
-    this.computePrimal();
-
-    let cleanups = 0;
-    // True while x and d come straight from the basis inverse (no pivot or flip since).
-    let fresh = true;
-    for (;;) {
-      if (this.iterations >= this.maxIter) return 'iteration_limit';
-      // ---- pricing: leaving row by dual steepest edge (exact weights from the explicit inverse)
-      let r = -1;
-      let bestScore = 0;
-      for (let i = 0; i < m; i++) {
-        const j = this.head[i]!;
-        const xj = x[j]!;
-        let infeas = 0;
-        if (xj < lo[j]! - this.tolP * (1 + Math.abs(lo[j]!))) infeas = lo[j]! - xj;
-        else if (xj > hi[j]! + this.tolP * (1 + Math.abs(hi[j]!))) infeas = xj - hi[j]!;
-        else continue;
-        let w = 0;
-        const row = i * m;
-        const cnt = this.rowCnt[i]!;
-        for (let t = 0; t < cnt; t++) {
-          const b = this.binv[row + this.rowNz[row + t]!]!;
-          w += b * b;
-        }
-        const score = (infeas * infeas) / w;
-        if (score > bestScore) {
-          bestScore = score;
-          r = i;
-        }
-      }
-      if (r < 0 && fresh && this.touched && this.updates > 0 && (this.residual() > 1e-9 || this.dualResidual() > 1e-9)) {
-        // The updated inverse has drifted: refactorise and recompute before trusting the point.
-        this.refactorsForAccuracy++;
-        if (!this.refactor()) return 'numerical';
-        this.touched = false;
-        this.computeDuals();
-        this.makeDualFeasible(this.tolD);
-        this.computePrimal();
-        if (++cleanups > 20) return 'numerical';
-        continue;
-      }
-      if (r < 0 && fresh) {
-        let obj = 0;
-        for (let j = 0; j < n; j++) obj += this.cost[j]! * x[j]!;
-        this.objective = obj;
-        return 'optimal';
-      }
-      if (r < 0) {
-        // Primal feasible after pivots: recompute duals and primal values from the inverse, and
-        // let the fresh-path checks above (residuals, feasibility) decide on the next pass.
-        fresh = true;
-        this.computeDuals();
-        if (this.makeDualFeasible(this.tolD * 100) < 0) return 'unbounded_box';
-        this.computePrimal();
-        if (++cleanups > 20) return 'numerical';
-        continue;
-      }
-
-      const p = this.head[r]!;
-      const s = x[p]! < lo[p]! ? 1 : -1;
-      const target = s > 0 ? lo[p]! : hi[p]!;
-      const delta = Math.abs(x[p]! - target);
-
-      // ---- pivot row alpha_j = (e_r' B^-1) a_j for nonbasic j
-      const binv = this.binv;
-      const rowOff = r * m;
-      const alpha = this.alpha;
-      const lp = this.lp;
-      let nc = 0;
-      for (let j = 0; j < n + m; j++) {
-        if (this.posOf[j]! >= 0) continue;
-        let a: number;
-        if (j < n) {
-          a = 0;
-          for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) a += binv[rowOff + lp.rowIndex[k]!]! * lp.values[k]!;
-        } else a = -binv[rowOff + j - n]!;
-        alpha[j] = a;
-        if (lo[j] === hi[j]) continue;
-        const at = -s * a;
-        if (this.atUpper[j] ? at < -this.tolPiv : at > this.tolPiv) {
-          const ratio = this.d[j]! / at;
-          this.cand[nc] = j;
-          this.candRatio[nc] = ratio > 0 ? ratio : 0;
-          nc++;
-        }
-      }
-      if (nc === 0) return 'infeasible';
-
-      // ---- long-step ratio test: pass breakpoints (flipping them) while the dual keeps improving
-      // Breakpoints are taken in ratio order by selection: usually only a few are passed.
-      let slope = delta;
-      let k = 0;
-      let nf = 0;
-      for (; ; k++) {
-        selectMin(this.cand, this.candRatio, k, nc);
-        const j = this.cand[k]!;
-        const next = slope - Math.abs(alpha[j]!) * (hi[j]! - lo[j]!);
-        if (next <= 0) break;
-        // Past the last breakpoint and still improving: the dual is unbounded, the LP infeasible.
-        if (k === nc - 1) return 'infeasible';
-        slope = next;
-        this.flips[nf++] = j;
-      }
-      // Among near-ties at the stopping breakpoint, take the largest pivot.
-      let q = this.cand[k]!;
-      let bestAbs = Math.abs(alpha[q]!);
-      const tieLimit = this.candRatio[k]! + 1e-12 + 1e-9 * this.candRatio[k]!;
-      for (let kk = k + 1; kk < nc; kk++) {
-        if (this.candRatio[kk]! > tieLimit) continue;
-        const j = this.cand[kk]!;
-        const a = Math.abs(alpha[j]!);
-        if (a > bestAbs * 1.0000001) {
-          bestAbs = a;
-          q = j;
-        }
-      }
-      const aq = -s * alpha[q]!;
-      const t = Math.max(0, this.d[q]! / aq);
-
-      // ---- primal update: bound flips, then the entering variable
-      if (nf > 0) {
-        const qv = this.work;
-        qv.fill(0);
-        for (let f = 0; f < nf; f++) {
-          const j = this.flips[f]!;
-          const dx = this.atUpper[j] ? lo[j]! - hi[j]! : hi[j]! - lo[j]!;
-          this.atUpper[j] = this.atUpper[j] ? 0 : 1;
-          x[j] = this.atUpper[j] ? hi[j]! : lo[j]!;
-          if (j < n) for (let kk = lp.colStart[j]!; kk < lp.colStart[j + 1]!; kk++) qv[lp.rowIndex[kk]!]! += lp.values[kk]! * dx;
-          else qv[j - n]! -= dx;
-        }
-        for (let kk = 0; kk < m; kk++) {
-          const v = qv[kk]!;
-          if (v === 0) continue;
-          for (let i = 0; i < m; i++) {
-            const b = this.binv[i * m + kk]!;
-            if (b !== 0) x[this.head[i]!]! -= b * v;
-          }
-        }
-      }
-      const col = this.colq;
-      this.ftran(q, col);
-      const pivot = col[r]!;
-      if (Math.abs(pivot - alpha[q]!) > 1e-7 * (1 + Math.abs(pivot)) || Math.abs(pivot) < this.tolPiv) {
-        // Inverse has drifted: refactorise and restart from consistent values.
-        if (!this.refactor()) {
-          this.slackBasis();
-        }
-        this.computeDuals();
-        this.makeDualFeasible(this.tolD);
-        this.computePrimal();
-        this.iterations++;
-        continue;
-      }
-      const theta = (x[p]! - target) / pivot;
-      for (let i = 0; i < m; i++) {
-        const c = col[i]!;
-        if (c !== 0) x[this.head[i]!]! -= theta * c;
-      }
-      x[q]! += theta;
-      x[p] = target;
-
-      // ---- dual update
-      const d = this.d;
-      for (let j = 0; j < n + m; j++) {
-        if (this.posOf[j]! >= 0) continue;
-        d[j]! -= t * -s * alpha[j]!;
-      }
-      d[q] = 0;
-      d[p] = s * t;
-
-      // ---- basis update
-      this.pivotInverse(r, col);
-      this.head[r] = q;
-      this.posOf[q] = r;
-      this.posOf[p] = -1;
-      this.atUpper[p] = s < 0 ? 1 : 0;
-      this.iterations++;
-      fresh = false;
-      if (this.updates >= this.refactorEvery) {
-        if (!this.refactor()) this.slackBasis();
-        this.computeDuals();
-        this.makeDualFeasible(this.tolD);
-        this.computePrimal();
-      }
-    }
-  }
-
-  private primalInfeasible(): boolean {
-    const { m, x, lo, hi } = this;
-    for (let i = 0; i < m; i++) {
-      const j = this.head[i]!;
-      if (x[j]! < lo[j]! - this.tolP * (1 + Math.abs(lo[j]!)) || x[j]! > hi[j]! + this.tolP * (1 + Math.abs(hi[j]!))) return true;
-    }
-    return false;
+  private objectiveValue(): number {
+    const { n, cost, x } = this;
+    let obj = 0;
+    for (let j = 0; j < n; j++) obj += cost[j]! * x[j]!;
+    return obj;
   }
 }
 
