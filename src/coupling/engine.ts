@@ -201,6 +201,15 @@ export class DispatchEngine {
     return this.planInFlight;
   }
 
+  /**
+   * Applies a storage plan computed elsewhere (another engine on the same city, a saved run), as
+   * if a re-plan had just finished with it.
+   */
+  usePlan(p: StoragePlan): void {
+    this.planAttemptAt = p.at;
+    this.applyPlan(p);
+  }
+
   private applyPlan(p: StoragePlan): void {
     if (p.ok) {
       this.plan = p;
