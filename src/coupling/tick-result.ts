@@ -1,9 +1,9 @@
 /**
  * One tick's result. Status, prices, KPIs and alarms are computed by the tick; the per-unit,
  * per-link, per-bus and per-input records and the explanations are built on first access from
- * the tick's frozen numbers (a TickView) and cached. A class, not an object literal with
- * accessors: creating it costs one allocation, which matters at a few microseconds per tick.
- * Assigning a record replaces it (the dispatch service trims results that way).
+ * the tick's frozen numbers (a TickView) and cached. The accessors are shared functions, not
+ * closures made per tick. Assigning a record replaces it (the dispatch service trims results
+ * that way).
  */
 import { inputStateNames } from './input-store.ts';
 import type { InputDef } from './model/inputs.ts';
@@ -11,6 +11,7 @@ import { buildBuses, buildExplanations, buildFlows, buildSetpoints, buildStorage
 import type { DispatchResult } from './result.ts';
 
 type Setpoints = DispatchResult['setpoints'];
+type Setpoint = Setpoints[string];
 
 /** What the records are built from: the frozen numbers, layout and the tick's input values. */
 export interface TickRecordsSource {
@@ -22,15 +23,77 @@ export interface TickRecordsSource {
   inputStates: ArrayLike<number>;
 }
 
+type Records = Pick<DispatchResult, 'setpoints' | 'flows' | 'storage' | 'buses' | 'explanations' | 'inputs'>;
+
+/** Builds each record of a tick result on first access, from the frozen numbers. */
+class RecordCache {
+  setpointList: Setpoint[] | undefined;
+  setpoints: Setpoints | undefined;
+  flows: DispatchResult['flows'] | undefined;
+  storage: DispatchResult['storage'] | undefined;
+  buses: DispatchResult['buses'] | undefined;
+  explanations: DispatchResult['explanations'] | undefined;
+  inputs: DispatchResult['inputs'] | undefined;
+
+  constructor(private readonly s: TickRecordsSource) {}
+
+  getSetpoints(): Setpoints {
+    if (!this.setpoints) {
+      const built = buildSetpoints(this.s.view, this.s.layout);
+      this.setpoints = built.byId;
+      this.setpointList = built.list;
+    }
+    return this.setpoints;
+  }
+  setSetpoints(v: Setpoints): void {
+    this.setpoints = v;
+    this.setpointList = Object.values(v);
+  }
+  getFlows(): DispatchResult['flows'] {
+    return (this.flows ??= buildFlows(this.s.view));
+  }
+  getStorage(): DispatchResult['storage'] {
+    return (this.storage ??= buildStorage(this.s.view));
+  }
+  getBuses(): DispatchResult['buses'] {
+    return (this.buses ??= buildBuses(this.s.view));
+  }
+  getExplanations(): DispatchResult['explanations'] {
+    if (!this.explanations) {
+      const setpoints = (this.getSetpoints(), this.setpointList!);
+      this.explanations = this.s.explain ? buildExplanations(this.s.view, this.s.layout, setpoints, this.getStorage()) : {};
+    }
+    return this.explanations;
+  }
+  getInputs(): DispatchResult['inputs'] {
+    if (!this.inputs) {
+      const { defs, inputValues, inputStates } = this.s;
+      const out: DispatchResult['inputs'] = {};
+      for (let i = 0; i < defs.length; i++) out[defs[i]!.name] = { value: inputValues[i]!, state: inputStateNames[inputStates[i]!]! };
+      this.inputs = out;
+    }
+    return this.inputs;
+  }
+}
+
+/**
+ * The records as own enumerable accessors (shared functions, one descriptor set), so that
+ * JSON.stringify, spreading and structuredClone see every field like on a plain object.
+ */
+const recordAccessors: PropertyDescriptorMap & ThisType<TickResult> = {
+  setpoints: { enumerable: true, get() { return this.records.getSetpoints(); }, set(v: Setpoints) { this.records.setSetpoints(v); } },
+  flows: { enumerable: true, get() { return this.records.getFlows(); }, set(v: DispatchResult['flows']) { this.records.flows = v; } },
+  storage: { enumerable: true, get() { return this.records.getStorage(); }, set(v: DispatchResult['storage']) { this.records.storage = v; } },
+  buses: { enumerable: true, get() { return this.records.getBuses(); }, set(v: DispatchResult['buses']) { this.records.buses = v; } },
+  explanations: { enumerable: true, get() { return this.records.getExplanations(); }, set(v: DispatchResult['explanations']) { this.records.explanations = v; } },
+  inputs: { enumerable: true, get() { return this.records.getInputs(); }, set(v: DispatchResult['inputs']) { this.records.inputs = v; } },
+};
+
+export interface TickResult extends Records {}
 export class TickResult implements DispatchResult {
   tickUs = 0;
-  private setpointList: DispatchResult['setpoints'][string][] | undefined;
-  private setpointsById: Setpoints | undefined;
-  private flowsRec: DispatchResult['flows'] | undefined;
-  private storageRec: DispatchResult['storage'] | undefined;
-  private busesRec: DispatchResult['buses'] | undefined;
-  private explanationsRec: DispatchResult['explanations'] | undefined;
-  private inputsRec: DispatchResult['inputs'] | undefined;
+  /** Not enumerable: stays out of JSON and copies. */
+  declare readonly records: RecordCache;
 
   constructor(
     readonly ts: number,
@@ -47,92 +110,9 @@ export class TickResult implements DispatchResult {
     readonly kpis: DispatchResult['kpis'],
     readonly alarms: DispatchResult['alarms'],
     readonly plan: DispatchResult['plan'],
-    private readonly source: TickRecordsSource,
-  ) {}
-
-  get setpoints(): Setpoints {
-    if (!this.setpointsById) {
-      const built = buildSetpoints(this.source.view, this.source.layout);
-      this.setpointsById = built.byId;
-      this.setpointList = built.list;
-    }
-    return this.setpointsById;
-  }
-  set setpoints(v: Setpoints) {
-    this.setpointsById = v;
-    this.setpointList = Object.values(v);
-  }
-
-  get flows(): DispatchResult['flows'] {
-    return (this.flowsRec ??= buildFlows(this.source.view));
-  }
-  set flows(v: DispatchResult['flows']) {
-    this.flowsRec = v;
-  }
-
-  get storage(): DispatchResult['storage'] {
-    return (this.storageRec ??= buildStorage(this.source.view));
-  }
-  set storage(v: DispatchResult['storage']) {
-    this.storageRec = v;
-  }
-
-  get buses(): DispatchResult['buses'] {
-    return (this.busesRec ??= buildBuses(this.source.view));
-  }
-  set buses(v: DispatchResult['buses']) {
-    this.busesRec = v;
-  }
-
-  get explanations(): DispatchResult['explanations'] {
-    if (!this.explanationsRec) {
-      const s = this.source;
-      void this.setpoints;
-      this.explanationsRec = s.explain ? buildExplanations(s.view, s.layout, this.setpointList!, this.storage) : {};
-    }
-    return this.explanationsRec;
-  }
-  set explanations(v: DispatchResult['explanations']) {
-    this.explanationsRec = v;
-  }
-
-  get inputs(): DispatchResult['inputs'] {
-    if (!this.inputsRec) {
-      const { defs, inputValues, inputStates } = this.source;
-      const out: DispatchResult['inputs'] = {};
-      for (let i = 0; i < defs.length; i++) out[defs[i]!.name] = { value: inputValues[i]!, state: inputStateNames[inputStates[i]!]! };
-      this.inputsRec = out;
-    }
-    return this.inputsRec;
-  }
-  set inputs(v: DispatchResult['inputs']) {
-    this.inputsRec = v;
-  }
-
-  /** The plain record (every field), as JSON.stringify and structured copies need it. */
-  toJSON(): DispatchResult {
-    return {
-      ts: this.ts,
-      tick: this.tick,
-      city: this.city,
-      status: this.status,
-      solver: this.solver,
-      objective: this.objective,
-      iterations: this.iterations,
-      solveUs: this.solveUs,
-      tickUs: this.tickUs,
-      timingsUs: this.timingsUs,
-      dtS: this.dtS,
-      setpoints: this.setpoints,
-      flows: this.flows,
-      storage: this.storage,
-      buses: this.buses,
-      prices: this.prices,
-      kpis: this.kpis,
-      explanations: this.explanations,
-      alarms: this.alarms,
-      inputs: this.inputs,
-      plan: this.plan,
-    };
+    source: TickRecordsSource,
+  ) {
+    Object.defineProperty(this, 'records', { value: new RecordCache(source) });
+    Object.defineProperties(this, recordAccessors);
   }
 }

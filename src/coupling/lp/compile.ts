@@ -223,19 +223,25 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   let built: { lp: LpProblem; position: Int32Array };
   let LP: LpProblem;
 
+  // The LP's arrays, bound once the builder has packed the matrix (fillers run only after that).
+  let colCost: Float64Array;
+  let colLower: Float64Array;
+  let colUpper: Float64Array;
+  let coefficients: Float64Array;
+  let co2: Float64Array;
   const setCost = (j: number, c: number) => {
-    LP.colCost[j] = c;
+    colCost[j] = c;
   };
   const setBounds = (j: number, lo: number, hi: number, loWhy: Limit, hiWhy: Limit) => {
-    LP.colLower[j] = lo;
-    LP.colUpper[j] = hi;
+    colLower[j] = lo;
+    colUpper[j] = hi;
     loLimit[j] = loWhy;
     hiLimit[j] = hiWhy;
   };
   const setDyn = (handle: number, col: number, value: number) => {
     const p = built.position[handle]!;
-    if (LP.values[p] !== value) {
-      LP.values[p] = value;
+    if (coefficients[p] !== value) {
+      coefficients[p] = value;
       markChanged(col);
     }
   };
@@ -476,7 +482,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           const cIdx = mustInput(u.id, 'co2TPerMWh');
           onPeriod(t, (v, st) => {
             const intensity = Math.max(0, v[cIdx]!);
-            colCo2[imp] = intensity;
+            co2[imp] = intensity;
             setCost(imp, v[pIdx]! + u.importFeeEurPerMWh + intensity * st.co2PriceEurPerT);
             setCost(exp, -((xIdx >= 0 ? v[xIdx]! : v[pIdx]!) - u.exportFeeEurPerMWh));
             const a = Math.max(0, Math.min(1, v[availIdx]!));
@@ -685,7 +691,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
       setCost(cb.dump[t]!, p.dump);
       const s = cb.supply[t]!;
       if (bus.kind === 'gas') {
-        colCo2[s] = bus.co2TPerMWh;
+        co2[s] = bus.co2TPerMWh;
         setCost(s, v[priceIdx]! + bus.co2TPerMWh * st.co2PriceEurPerT);
         setBounds(s, 0, gasCap, Limit.None, Limit.Capacity);
       } else if (bus.kind === 'waste') {
@@ -704,11 +710,53 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   const rowBus = new Int32Array(L.numRows);
   for (let i = 0; i < L.numRows; i++) rowBus[i] = rowBusList[i] ?? -1;
   const colCo2Arr = Float64Array.from(colCo2);
+  colCost = L.colCost;
+  colLower = L.colLower;
+  colUpper = L.colUpper;
+  coefficients = L.values;
+  co2 = colCo2Arr;
   const isSlack = Uint8Array.from(colKind, (k) => (k === ColKind.Slack ? 1 : 0));
-  const slackRows: { row: number; unmet: number; dump: number }[] = [];
-  for (const cb of buses) for (let t = 0; t < T; t++) slackRows.push({ row: cb.row[t]!, unmet: cb.unmet[t]!, dump: cb.dump[t]! });
+  const slackRow: number[] = [];
+  const slackUnmet: number[] = [];
+  const slackDump: number[] = [];
+  for (const cb of buses) {
+    for (let t = 0; t < T; t++) {
+      slackRow.push(cb.row[t]!);
+      slackUnmet.push(cb.unmet[t]!);
+      slackDump.push(cb.dump[t]!);
+    }
+  }
   const lmin = new Float64Array(L.numRows);
   const lmax = new Float64Array(L.numRows);
+  /** Slack bounds: whatever the box of the other columns cannot balance. */
+  const naturalSlackBounds = () => {
+    const { numCols, colStart, rowIndex, values, rowLower } = L;
+    lmin.fill(0);
+    lmax.fill(0);
+    for (let j = 0; j < numCols; j++) {
+      if (isSlack[j]) continue;
+      const lo = colLower[j]!;
+      const hi = colUpper[j]!;
+      const e = colStart[j + 1]!;
+      for (let k = colStart[j]!; k < e; k++) {
+        const a = values[k]!;
+        const i = rowIndex[k]!;
+        if (a > 0) {
+          lmin[i]! += a * lo;
+          lmax[i]! += a * hi;
+        } else {
+          lmin[i]! += a * hi;
+          lmax[i]! += a * lo;
+        }
+      }
+    }
+    for (let k = 0; k < slackRow.length; k++) {
+      const row = slackRow[k]!;
+      const rhs = rowLower[row]!;
+      setBounds(slackUnmet[k]!, 0, Math.max(0, rhs - lmin[row]!), Limit.None, Limit.Slack);
+      setBounds(slackDump[k]!, 0, Math.max(0, lmax[row]! - rhs), Limit.None, Limit.Slack);
+    }
+  };
 
   const model: CompiledModel = {
     city,
@@ -740,31 +788,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
         const fs = fillers[t]!;
         for (let k = 0; k < fs.length; k++) fs[k]!(v, state);
       }
-      for (let j = 0; j < L.numCols; j++) colCo2Arr[j] = colCo2[j]!;
-      // Natural slack bounds: whatever the box of the other columns cannot balance.
-      lmin.fill(0);
-      lmax.fill(0);
-      for (let j = 0; j < L.numCols; j++) {
-        if (isSlack[j]) continue;
-        const lo = L.colLower[j]!;
-        const hi = L.colUpper[j]!;
-        for (let k = L.colStart[j]!; k < L.colStart[j + 1]!; k++) {
-          const a = L.values[k]!;
-          const i = L.rowIndex[k]!;
-          if (a > 0) {
-            lmin[i]! += a * lo;
-            lmax[i]! += a * hi;
-          } else {
-            lmin[i]! += a * hi;
-            lmax[i]! += a * lo;
-          }
-        }
-      }
-      for (const s of slackRows) {
-        const rhs = L.rowLower[s.row]!;
-        setBounds(s.unmet, 0, Math.max(0, rhs - lmin[s.row]!), Limit.None, Limit.Slack);
-        setBounds(s.dump, 0, Math.max(0, lmax[s.row]! - rhs), Limit.None, Limit.Slack);
-      }
+      naturalSlackBounds();
       model.changedCols = changedCols;
       model.changedCount = changedCount;
     },

@@ -239,10 +239,14 @@ export class BoundedDualSimplex {
       const r = this.leavingRow();
       if (r < 0) {
         if (!fresh) {
-          // Primal feasible after pivots: recompute duals and primal values from the inverse, and
-          // let the fresh-path checks (residuals, feasibility) decide on the next pass.
+          // Primal feasible after pivots: duals from scratch (exact prices), bounds re-chosen by
+          // their signs. When no bound moves, the updated x stands: the residual check on the next
+          // pass validates it against A x = r; otherwise x is recomputed from the inverse.
           fresh = true;
-          if (!this.recompute(this.tolD * 100)) return 'unbounded_box';
+          this.computeDuals();
+          const moved = this.makeDualFeasible(this.tolD * 100);
+          if (moved < 0) return 'unbounded_box';
+          if (moved > 0) this.computePrimal();
           if (++cleanups > 20) return 'numerical';
           continue;
         }
