@@ -21,7 +21,7 @@ import { PersistentHighs, highsIfLoaded, loadHighs } from './lp/highs.ts';
 import { writeCplexLp, writeMps } from './lp/write.ts';
 import type { LpProblem } from './lp/problem.ts';
 import { LookAheadPlanner, type StoragePlan } from './plan.ts';
-import { buildKpis, reportLayout, snapshotTick, SnapshotArena, type ReportLayout } from './report.ts';
+import { buildKpis, liveView, reportLayout, SnapshotArena, type ReportLayout } from './report.ts';
 import { TickResult } from './tick-result.ts';
 import type { DispatchResult } from './result.ts';
 
@@ -72,8 +72,10 @@ export class DispatchEngine {
   private planAlarm: Alarm | undefined;
   private lastTickTs: number | undefined;
   private tickCount = 0;
-  /** Solution of the last optimal tick (the snapshot's own copies), held when a tick fails. */
+  /** Solution of the last optimal tick, held when a tick fails. */
   private lastGood: { x: Float64Array; y: Float64Array } | undefined;
+  /** The last result while its view still reads the live arrays (frozen before they change). */
+  private unfrozen: TickResult | undefined;
   private readonly co2Price: number;
   private readonly autoReplan: boolean | 'background';
   private planWorker: PlanWorker | undefined;
@@ -230,6 +232,9 @@ export class DispatchEngine {
   tick(now: number = this.clock()): DispatchResult {
     const t0 = performance.now();
     if (!Number.isFinite(now)) now = this.clock();
+    // The previous result's records not yet built need its numbers: copy them before they change.
+    this.unfrozen?.freeze(this.arena);
+    this.unfrozen = undefined;
     try {
       return this.tickInner(now, t0);
     } catch (err) {
@@ -253,8 +258,8 @@ export class DispatchEngine {
     const s0 = performance.now();
     this.phase[0] = (f0 - t0) * 1000;
     this.phase[1] = (s0 - f0) * 1000;
-    let x: ArrayLike<number>;
-    let y: ArrayLike<number>;
+    let x: Float64Array;
+    let y: Float64Array;
     let solver: DispatchResult['solver'] = this.solverKind;
     let iterations = 0;
     let objective: number;
@@ -283,8 +288,7 @@ export class DispatchEngine {
     this.phase[2] = solveUs;
 
     const n = model.lp.numCols;
-    if (x instanceof Float64Array) this.prev.set(x.subarray(0, n));
-    else for (let j = 0; j < n; j++) this.prev[j] = x[j]!;
+    this.prev.set(x.subarray(0, n));
     this.lastTickTs = now;
     this.lastTs = now;
     this.lastObjective = objective;
@@ -318,8 +322,8 @@ export class DispatchEngine {
     t0: number,
     dtS: number,
     objective: number | null,
-    x: ArrayLike<number>,
-    y: ArrayLike<number>,
+    x: Float64Array,
+    y: Float64Array,
     solver: DispatchResult['solver'],
     iterations: number,
     solveUs: number,
@@ -345,21 +349,26 @@ export class DispatchEngine {
     // The per-unit, per-link, per-bus records and the explanations are views over a frozen copy
     // of this tick's numbers, built on first access and cached: the tick itself only solves,
     // prices and totals; whoever reads a record pays for building it (see bench dispatch).
-    const arena = this.arena;
-    const view = snapshotTick(model, x, y, this.storageValue, this.plan?.ok ?? false, arena);
-    if (status === 'optimal') this.lastGood = view;
+    const n = model.lp.numCols;
+    if (status === 'optimal') {
+      this.lastGood ??= { x: new Float64Array(n), y: new Float64Array(model.lp.numRows) };
+      this.lastGood.x.set(x.subarray(0, n));
+      this.lastGood.y.set(y);
+    }
     const source = {
-      view,
+      view: liveView(model, x, y, this.storageValue, this.plan?.ok ?? false),
       layout,
       explain: this.explain,
       defs: this.registry.defs,
-      inputValues: arena.f64Copy(this.values, this.values.length),
-      inputStates: arena.u8Copy(this.states),
+      inputValues: this.values,
+      inputStates: this.states,
     };
     const timings = { inputs: this.phase[0]!, update: this.phase[1]!, solve: this.phase[2]!, report: 0 };
     const prices = { heat, electricity, ...(gas !== undefined ? { gas } : {}) };
     const plan = { at: this.plan?.at ?? null, horizonH: this.city.planning.horizonH, solveMs: this.plan?.solveMs ?? null };
-    return new TickResult(Math.round(now), this.tickCount, this.city.name, status, solver, objective, iterations, solveUs, timings, dtS, prices, kpis, alarms, plan, source);
+    const result = new TickResult(Math.round(now), this.tickCount, this.city.name, status, solver, objective, iterations, solveUs, timings, dtS, prices, kpis, alarms, plan, source);
+    this.unfrozen = result;
+    return result;
   }
 
   /** A safe dispatch when no optimum was found: the last good solution, or everything off. */

@@ -9,10 +9,13 @@ import { busOf } from './model/schema.ts';
 import type { BusState, DispatchKpis, LinkFlow, Setpoint, StorageState, UnitExplanation } from './result.ts';
 
 /**
- * One tick's numbers, frozen: the solution (x, y) and copies of everything the compiled model's
- * fill overwrites next tick (bounds, costs, coefficients, limits, COPs, potentials, demands,
- * storage state), so records and explanations can be built from it at any later time.
- * `model` is the compiled model with those arrays swapped for the copies.
+ * One tick's numbers: the solution (x, y) and the compiled model's arrays that the next tick
+ * overwrites (bounds, costs, coefficients, limits, COPs, potentials, demands, storage state).
+ * Made by liveView over the live arrays; the engine freezes it (freezeView: copies) before the
+ * next tick touches them, unless every record was already built by then, which is the usual case
+ * (the server serialises each result at once), so most ticks copy nothing.
+ * `model` is the compiled model with those arrays swapped; its colCo2 stays the live one (CO2 is
+ * totalled into the KPIs at tick time, no record reads it later).
  */
 export interface TickView {
   model: CompiledModel;
@@ -20,6 +23,11 @@ export interface TickView {
   y: Float64Array;
   storageValue: Float64Array;
   valueFromPlan: boolean;
+}
+
+/** A view over the live arrays, valid until the engine's next tick (storage values copied: a plan may land any time). */
+export function liveView(model: CompiledModel, x: Float64Array, y: Float64Array, storageValue: Float64Array, valueFromPlan: boolean): TickView {
+  return { model, x, y, storageValue: storageValue.slice(), valueFromPlan };
 }
 
 /**
@@ -35,15 +43,14 @@ export class SnapshotArena {
   private u8 = new Uint8Array(0);
   private u8At = 0;
 
-  f64Copy(src: ArrayLike<number>, len: number): Float64Array {
+  f64Copy(src: Float64Array, len: number): Float64Array {
     if (this.f64At + len > this.f64.length) {
       this.f64 = new Float64Array(Math.max(len, SnapshotArena.SLAB));
       this.f64At = 0;
     }
     const v = this.f64.subarray(this.f64At, this.f64At + len);
     this.f64At += len;
-    if (src instanceof Float64Array) v.set(src.length === len ? src : src.subarray(0, len));
-    else for (let i = 0; i < len; i++) v[i] = src[i]!;
+    v.set(src.length === len ? src : src.subarray(0, len));
     return v;
   }
 
@@ -60,32 +67,33 @@ export class SnapshotArena {
   }
 }
 
-/** Copies the tick's numbers (views into the arena's buffers; a few microseconds). */
-export function snapshotTick(model: CompiledModel, x: ArrayLike<number>, y: ArrayLike<number>, storageValue: Float64Array, valueFromPlan: boolean, arena: SnapshotArena): TickView {
+/** Replaces the view's live arrays by copies from the arena (a few microseconds). */
+export function freezeView(view: TickView, arena: SnapshotArena): void {
+  const model = view.model;
   const lp = model.lp;
   const n = lp.numCols;
   const m = lp.numRows;
-  const f = (src: ArrayLike<number>, len: number) => arena.f64Copy(src, len);
-  const view: CompiledModel = {
+  const f = (src: Float64Array) => arena.f64Copy(src, src.length);
+  view.model = {
     ...model,
     lp: {
       ...lp,
-      colCost: f(lp.colCost, n),
-      colLower: f(lp.colLower, n),
-      colUpper: f(lp.colUpper, n),
-      rowLower: f(lp.rowLower, m),
-      rowUpper: f(lp.rowUpper, m),
-      values: f(lp.values, lp.values.length),
+      colCost: f(lp.colCost),
+      colLower: f(lp.colLower),
+      colUpper: f(lp.colUpper),
+      rowLower: f(lp.rowLower),
+      rowUpper: f(lp.rowUpper),
+      values: f(lp.values),
     },
     loLimit: arena.u8Copy(model.loLimit),
     hiLimit: arena.u8Copy(model.hiLimit),
-    colCo2: f(model.colCo2, n),
-    unitCop: f(model.unitCop, model.unitCop.length),
-    unitPotential: f(model.unitPotential, model.unitPotential.length),
-    busDemand: f(model.busDemand, model.busDemand.length),
-    storageState: f(model.storageState, model.storageState.length),
+    unitCop: f(model.unitCop),
+    unitPotential: f(model.unitPotential),
+    busDemand: f(model.busDemand),
+    storageState: f(model.storageState),
   };
-  return { model: view, x: f(x, n), y: f(y, m), storageValue: f(storageValue, storageValue.length), valueFromPlan };
+  view.x = arena.f64Copy(view.x, n);
+  view.y = arena.f64Copy(view.y, m);
 }
 
 export interface TickSolution {

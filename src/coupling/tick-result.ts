@@ -7,7 +7,7 @@
  */
 import { inputStateNames } from './input-store.ts';
 import type { InputDef } from './model/inputs.ts';
-import { buildBuses, buildExplanations, buildFlows, buildSetpoints, buildStorage, type ReportLayout, type TickView } from './report.ts';
+import { buildBuses, buildExplanations, buildFlows, buildSetpoints, buildStorage, freezeView, type ReportLayout, type SnapshotArena, type TickView } from './report.ts';
 import type { DispatchResult } from './result.ts';
 
 type Setpoints = DispatchResult['setpoints'];
@@ -19,8 +19,8 @@ export interface TickRecordsSource {
   layout: ReportLayout;
   explain: boolean;
   defs: readonly InputDef[];
-  inputValues: ArrayLike<number>;
-  inputStates: ArrayLike<number>;
+  inputValues: Float64Array;
+  inputStates: Uint8Array;
 }
 
 type Records = Pick<DispatchResult, 'setpoints' | 'flows' | 'storage' | 'buses' | 'explanations' | 'inputs'>;
@@ -35,7 +35,20 @@ class RecordCache {
   explanations: DispatchResult['explanations'] | undefined;
   inputs: DispatchResult['inputs'] | undefined;
 
-  constructor(private readonly s: TickRecordsSource) {}
+  /** Until freeze: reads the engine's live arrays. Dropped once every record is built. */
+  private s: TickRecordsSource;
+
+  constructor(source: TickRecordsSource) {
+    this.s = source;
+  }
+
+  /** Copies what unbuilt records still need, before the engine's next tick overwrites it. */
+  freeze(arena: SnapshotArena): void {
+    const s = this.s;
+    const viewDone = this.setpoints && this.flows && this.storage && this.buses && (this.explanations || !s.explain);
+    if (!viewDone) freezeView(s.view, arena);
+    if (!this.inputs) this.s = { ...s, inputValues: arena.f64Copy(s.inputValues, s.inputValues.length), inputStates: arena.u8Copy(s.inputStates) };
+  }
 
   getSetpoints(): Setpoints {
     if (!this.setpoints) {
@@ -114,5 +127,10 @@ export class TickResult implements DispatchResult {
   ) {
     Object.defineProperty(this, 'records', { value: new RecordCache(source) });
     Object.defineProperties(this, recordAccessors);
+  }
+
+  /** Called by the engine before its next tick (see TickView). */
+  freeze(arena: SnapshotArena): void {
+    this.records.freeze(arena);
   }
 }
