@@ -21,7 +21,7 @@ import { PersistentHighs, highsIfLoaded, loadHighs } from './lp/highs.ts';
 import { writeCplexLp, writeMps } from './lp/write.ts';
 import type { LpProblem } from './lp/problem.ts';
 import { LookAheadPlanner, type StoragePlan } from './plan.ts';
-import { buildKpis, liveView, reportLayout, SnapshotArena, type ReportLayout } from './report.ts';
+import { BUS_KINDS, buildKpis, liveView, reportLayout, SnapshotArena, type ReportLayout } from './report.ts';
 import { TickResult } from './tick-result.ts';
 import type { DispatchResult } from './result.ts';
 
@@ -336,14 +336,16 @@ export class DispatchEngine {
     const heat: Record<string, number> = {};
     let electricity: number | null = null;
     let gas: number | undefined;
-    for (const cb of model.buses) {
-      const price = y[cb.row[0]!]!;
-      if (cb.kind === 'heat') heat[cb.id] = price;
-      else if (cb.kind === 'electricity' && electricity === null) electricity = price;
-      else if (cb.kind === 'gas' && gas === undefined) gas = price;
-      const unmet = x[cb.unmet[0]!]!;
-      if (unmet > 1e-6 && status === 'optimal' && (cb.kind === 'heat' || cb.kind === 'electricity')) {
-        alarms.push({ level: 'critical', code: 'unmet_demand', message: `${cb.id}: ${unmet.toFixed(3)} MW of ${cb.kind} demand cannot be met` });
+    const { busIds, busKind, busRow, busUnmet } = layout;
+    for (let b = 0; b < busIds.length; b++) {
+      const price = y[busRow[b]!]!;
+      const kind = BUS_KINDS[busKind[b]!]!;
+      if (kind === 'heat') heat[busIds[b]!] = price;
+      else if (kind === 'electricity' && electricity === null) electricity = price;
+      else if (kind === 'gas' && gas === undefined) gas = price;
+      const unmet = x[busUnmet[b]!]!;
+      if (unmet > 1e-6 && status === 'optimal' && (kind === 'heat' || kind === 'electricity')) {
+        alarms.push({ level: 'critical', code: 'unmet_demand', message: `${busIds[b]}: ${unmet.toFixed(3)} MW of ${kind} demand cannot be met` });
       }
     }
     // The per-unit, per-link, per-bus records and the explanations are views over a frozen copy

@@ -103,7 +103,7 @@ export interface TickSolution {
   y: ArrayLike<number>;
 }
 
-const BUS_KINDS = ['heat', 'electricity', 'gas', 'waste', 'waste_heat'] as const;
+export const BUS_KINDS = ['heat', 'electricity', 'gas', 'waste', 'waste_heat'] as const;
 
 /** Static per-unit layout used every tick (computed once per compiled tick model). */
 export interface ReportLayout {
@@ -119,12 +119,28 @@ export interface ReportLayout {
   inputSupply: number[][];
   elRow: number;
   gasRow: number;
-  /** Per unit, for KPIs: kind code, and [column, coefficient position] pairs into its zone and its waste-heat source. */
+  /**
+   * For the per-tick KPIs, flat (no object hops in the loop): per unit a kind code, its key in
+   * heatBySourceMw, and [column, coefficient position] pairs into its zone (heatPairs from
+   * heatStart[ui] to heatStart[ui+1]) and into its waste-heat source (sourcePairs likewise).
+   */
   kpiKind: Uint8Array;
+  heatKey: string[];
+  heatStart: Int32Array;
+  heatPairs: Int32Array;
+  sourceStart: Int32Array;
+  sourcePairs: Int32Array;
   /** Slack columns that are real costs, not penalties (waste diverted elsewhere). */
   realCostSlack: Uint8Array;
-  heatEntries: Int32Array[];
-  sourceEntries: Int32Array[];
+  /** Per storage: charge and discharge columns, cycle cost. */
+  storageCols: Int32Array;
+  storageCycleCost: Float64Array;
+  /** Per bus: id, kind index into BUS_KINDS, balance row, unmet and dump columns. */
+  busIds: string[];
+  busKind: Uint8Array;
+  busRow: Int32Array;
+  busUnmet: Int32Array;
+  busDump: Int32Array;
 }
 
 /** Unit kind codes for the KPI loop. */
@@ -178,8 +194,11 @@ export function reportLayout(model: CompiledModel): ReportLayout {
     }
   });
   const kpiKind = new Uint8Array(model.units.length);
-  const heatEntries: Int32Array[] = [];
-  const sourceEntries: Int32Array[] = [];
+  const heatKey: string[] = [];
+  const heatPairs: number[] = [];
+  const sourcePairs: number[] = [];
+  const heatStart = new Int32Array(model.units.length + 1);
+  const sourceStart = new Int32Array(model.units.length + 1);
   const heatIdx = kindIdx('heat');
   const whIdx = kindIdx('waste_heat');
   model.units.forEach((cu, ui) => {
@@ -194,23 +213,33 @@ export function reportLayout(model: CompiledModel): ReportLayout {
             : u.kind === 'pv' || u.kind === 'wind'
               ? K_RENEWABLE
               : K_OTHER;
+    heatKey.push(u.kind === 'waste_heat_source' ? 'waste_heat_direct' : u.kind);
     const e = entries[ui]!;
-    const h: number[] = [];
-    const src: number[] = [];
     for (let k = 0; k < e.length; k += 3) {
-      if (e[k + 2] === heatIdx) h.push(e[k]!, e[k + 1]!);
-      else if (e[k + 2] === whIdx) src.push(e[k]!, e[k + 1]!);
+      if (e[k + 2] === heatIdx) heatPairs.push(e[k]!, e[k + 1]!);
+      else if (e[k + 2] === whIdx) sourcePairs.push(e[k]!, e[k + 1]!);
     }
-    heatEntries.push(Int32Array.from(h));
-    sourceEntries.push(Int32Array.from(src));
+    heatStart[ui + 1] = heatPairs.length;
+    sourceStart[ui + 1] = sourcePairs.length;
   });
   const realCostSlack = new Uint8Array(lp.numCols);
   for (const cb of model.buses) if (cb.kind === 'waste') for (const d of cb.dump) realCostSlack[d] = 1;
+  const buses = model.buses;
   return {
     kpiKind,
+    heatKey,
+    heatStart,
+    heatPairs: Int32Array.from(heatPairs),
+    sourceStart,
+    sourcePairs: Int32Array.from(sourcePairs),
     realCostSlack,
-    heatEntries,
-    sourceEntries,
+    storageCols: Int32Array.from(model.storages.flatMap((cs) => [cs.charge[0]!, cs.discharge[0]!])),
+    storageCycleCost: Float64Array.from(model.storages, (cs) => cs.storage.cycleCostEurPerMWh),
+    busIds: buses.map((cb) => cb.id),
+    busKind: Uint8Array.from(buses, (cb) => kindIdx(cb.kind)),
+    busRow: Int32Array.from(buses, (cb) => cb.row[0]!),
+    busUnmet: Int32Array.from(buses, (cb) => cb.unmet[0]!),
+    busDump: Int32Array.from(buses, (cb) => cb.dump[0]!),
     entries,
     meritGroups: [...byRow.values()],
     mainCol,
@@ -385,68 +414,65 @@ export function buildBuses(v: TickView): Record<string, BusState> {
 
 /** KPIs straight from the solution (no per-unit records needed). */
 export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLike<number>): DispatchKpis {
-  const lp = model.lp;
+  const { numCols, colCost, values } = model.lp;
+  const { colCo2, colKind } = model;
+  const { realCostSlack, kpiKind, mainCol, heatKey, heatStart, heatPairs, sourceStart, sourcePairs } = layout;
   let cost = 0;
   let penalty = 0;
   let co2 = 0;
-  for (let j = 0; j < lp.numCols; j++) {
+  for (let j = 0; j < numCols; j++) {
     const xj = x[j]!;
     if (xj === 0) continue;
-    co2 += model.colCo2[j]! * xj;
-    const k = model.colKind[j];
-    if (k === ColKind.Slack && !layout.realCostSlack[j]) penalty += lp.colCost[j]! * xj;
-    else if (k !== ColKind.Storage) cost += lp.colCost[j]! * xj;
+    co2 += colCo2[j]! * xj;
+    const k = colKind[j];
+    if (k === ColKind.Slack && !realCostSlack[j]) penalty += colCost[j]! * xj;
+    else if (k !== ColKind.Storage) cost += colCost[j]! * xj;
   }
   let renewableCurtailed = 0;
   let heatSupplied = 0;
   let fossil = 0;
   let wasteHeat = 0;
   const bySource: Record<string, number> = {};
-  const vals = lp.values;
-  const kinds = layout.kpiKind;
-  for (let ui = 0; ui < model.units.length; ui++) {
-    const kind = kinds[ui]!;
+  for (let ui = 0; ui < kpiKind.length; ui++) {
+    const kind = kpiKind[ui]!;
     if (kind === K_RENEWABLE) {
-      const col = model.units[ui]!.cols[0]![0]!;
+      const col = mainCol[ui]!;
       const curtailed = x[col]!;
       renewableCurtailed += curtailed;
-      const pen = lp.colCost[col]! * curtailed;
+      const pen = colCost[col]! * curtailed;
       cost -= pen;
       penalty += pen;
       continue;
     }
-    const he = layout.heatEntries[ui]!;
     let heat = 0;
-    for (let k = 0; k < he.length; k += 2) heat += vals[he[k + 1]!]! * x[he[k]!]!;
+    for (let k = heatStart[ui]!; k < heatStart[ui + 1]!; k += 2) heat += values[heatPairs[k + 1]!]! * x[heatPairs[k]!]!;
     if (heat <= 1e-12) continue;
     heatSupplied += heat;
-    const u = model.units[ui]!.unit;
-    const key = u.kind === 'waste_heat_source' ? 'waste_heat_direct' : u.kind;
+    const key = heatKey[ui]!;
     bySource[key] = (bySource[key] ?? 0) + heat;
     if (kind === K_FOSSIL) fossil += heat;
     else if (kind === K_WASTE) wasteHeat += heat;
     else if (kind === K_HP_WASTE) {
-      const se = layout.sourceEntries[ui]!;
       let src = 0;
-      for (let k = 0; k < se.length; k += 2) src -= vals[se[k + 1]!]! * x[se[k]!]!;
+      for (let k = sourceStart[ui]!; k < sourceStart[ui + 1]!; k += 2) src -= values[sourcePairs[k + 1]!]! * x[sourcePairs[k]!]!;
       wasteHeat += Math.max(0, src);
     }
   }
-  for (const cs of model.storages) {
-    const s = cs.storage;
-    cost += s.cycleCostEurPerMWh * (x[cs.charge[0]!]! + x[cs.discharge[0]!]!);
-  }
+  const { storageCols, storageCycleCost } = layout;
+  for (let si = 0; si < storageCycleCost.length; si++) cost += storageCycleCost[si]! * (x[storageCols[2 * si]!]! + x[storageCols[2 * si + 1]!]!);
   let unmetHeat = 0;
   let unmetEl = 0;
   let heatDumped = 0;
   let elDumped = 0;
-  for (const cb of model.buses) {
-    if (cb.kind === 'heat') {
-      unmetHeat += x[cb.unmet[0]!]!;
-      heatDumped += x[cb.dump[0]!]!;
-    } else if (cb.kind === 'electricity') {
-      unmetEl += x[cb.unmet[0]!]!;
-      elDumped += x[cb.dump[0]!]!;
+  const { busKind, busUnmet, busDump } = layout;
+  for (let b = 0; b < busKind.length; b++) {
+    const k = busKind[b];
+    if (k === HEAT) {
+      unmetHeat += x[busUnmet[b]!]!;
+      heatDumped += x[busDump[b]!]!;
+    } else if (k === ELEC) {
+      unmetEl += x[busUnmet[b]!]!;
+      elDumped += x[busDump[b]!]!;
     }
   }
   return {
