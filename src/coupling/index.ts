@@ -7,7 +7,8 @@
  *   const out = engine.ingest(deviceKey, metric, value, ts);   // { updated: [...] } | { rejected: reason }
  *   // on a timer or after readings arrive:
  *   const result = engine.tick();                               // never throws; DispatchResult
- *   // result.setpoints / flows / storage / buses / explanations / inputs are built on first access.
+ *   // result.setpoints / flows / storage / buses / explanations / inputs are built on first access
+ *   // (reading them after later ticks still gives this tick's: the engine copies what they need first).
  *   engine.exportLp('lp');                                      // the last tick's LP for auditors
  *   engine.dispose();                                           // on shutdown (HiGHS, plan worker)
  * dispatchResultSchema is the zod schema of a tick's result (for the API's OpenAPI).
