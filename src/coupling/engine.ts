@@ -4,8 +4,9 @@
  * Per tick: resolve inputs (fresh / last good / safe default, with alarms), write the numbers
  * into the compiled LP in place, re-solve from the previous basis with the bounded dual
  * simplex (HiGHS persistent model as fallback), then price (row duals), total (KPIs) and alarm.
- * Setpoints, flows, storage, bus states, explanations and the input listing are views over a
- * frozen copy of the tick's numbers, built on first access. tick() never throws.
+ * Setpoints, flows, storage, bus states, explanations and the input listing are built on first
+ * access from the tick's numbers, which the next tick copies first if a record still needs them.
+ * tick() never throws.
  *
  * Re-planning the storage values (HiGHS, ~10-40 ms on the reference city) happens inside tick()
  * when due by default; a server should use `autoReplan: 'background'` (worker thread).
@@ -348,9 +349,9 @@ export class DispatchEngine {
         alarms.push({ level: 'critical', code: 'unmet_demand', message: `${busIds[b]}: ${unmet.toFixed(3)} MW of ${kind} demand cannot be met` });
       }
     }
-    // The per-unit, per-link, per-bus records and the explanations are views over a frozen copy
-    // of this tick's numbers, built on first access and cached: the tick itself only solves,
-    // prices and totals; whoever reads a record pays for building it (see bench dispatch).
+    // The per-unit, per-link, per-bus records and the explanations are built on first access from
+    // this tick's numbers (copied at the next tick if still needed, see TickView): the tick itself
+    // only solves, prices and totals; whoever reads a record pays for building it.
     const n = model.lp.numCols;
     if (status === 'optimal') {
       this.lastGood ??= { x: new Float64Array(n), y: new Float64Array(model.lp.numRows) };
