@@ -341,7 +341,6 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     const a = performance.now();
     const r = engine.tick(now);
     const dt = (performance.now() - a) * 1000;
-    last = r;
     // What a consumer that publishes every record pays on top of the tick.
     const v0 = performance.now();
     void r.setpoints;

@@ -73,8 +73,8 @@ export class DispatchEngine {
   private planAlarm: Alarm | undefined;
   private lastTickTs: number | undefined;
   private tickCount = 0;
-  /** Solution of the last optimal tick, held when a tick fails. */
-  private lastGood: { x: Float64Array; y: Float64Array } | undefined;
+  /** Row duals of the last optimal tick, held (with its setpoints in prev) when a tick fails. */
+  private lastGoodDuals: Float64Array | undefined;
   /** The last result while its view still reads the live arrays (frozen before they change). */
   private unfrozen: TickResult | undefined;
   private readonly co2Price: number;
@@ -352,12 +352,7 @@ export class DispatchEngine {
     // The per-unit, per-link, per-bus records and the explanations are built on first access from
     // this tick's numbers (copied at the next tick if still needed, see TickView): the tick itself
     // only solves, prices and totals; whoever reads a record pays for building it.
-    const n = model.lp.numCols;
-    if (status === 'optimal') {
-      this.lastGood ??= { x: new Float64Array(n), y: new Float64Array(model.lp.numRows) };
-      this.lastGood.x.set(x.subarray(0, n));
-      this.lastGood.y.set(y);
-    }
+    if (status === 'optimal') (this.lastGoodDuals ??= new Float64Array(model.lp.numRows)).set(y);
     const source = {
       view: liveView(model, x, y, this.storageValue, this.plan?.ok ?? false),
       layout,
@@ -379,8 +374,9 @@ export class DispatchEngine {
     try {
       const n = this.model.lp.numCols;
       const m = this.model.lp.numRows;
-      const x = this.lastGood?.x ?? new Float64Array(n);
-      const y = this.lastGood?.y ?? new Float64Array(m);
+      // prev holds the last optimal tick's column values (ticks that fail do not reach it).
+      const x = this.lastGoodDuals ? this.prev : new Float64Array(n);
+      const y = this.lastGoodDuals ?? new Float64Array(m);
       const dtS = this.lastTickTs === undefined ? this.city.tickS : (now - this.lastTickTs) / 1000;
       const r = this.assemble(now, t0, dtS, null, x, y, 'none', 0, 0, alarms, 'failed');
       r.tickUs = (performance.now() - t0) * 1000;

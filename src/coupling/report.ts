@@ -31,10 +31,10 @@ export function liveView(model: CompiledModel, x: Float64Array, y: Float64Array,
 }
 
 /**
- * Hands out each tick's frozen copies as views into large shared buffers: one buffer allocation
- * every few ticks instead of several per tick (typed arrays above 64 bytes live outside the V8
- * heap, and each costs an allocation, zeroing and GC bookkeeping). A buffer lives as long as any
- * result that has a view into it: at most SLAB elements per kept result.
+ * Hands out the copies freezeView makes as views into large shared buffers: one buffer
+ * allocation every few frozen ticks instead of several per tick (typed arrays above 64 bytes live
+ * outside the V8 heap, and each costs an allocation, zeroing and GC bookkeeping). A buffer lives
+ * as long as any result that has a view into it: at most SLAB elements per kept result.
  */
 export class SnapshotArena {
   private static readonly SLAB = 1 << 14;
