@@ -17,41 +17,13 @@
  */
 import { busOf, type City, type Unit } from '../model/schema.ts';
 import type { InputRegistry } from '../model/inputs.ts';
+import { BusTable, DispatchableTable, LinkTable, RenewableTable, type FillTarget } from './fill-tables.ts';
+import { Limit } from './limits.ts';
 import { LpBuilder, type LpProblem } from './problem.ts';
 
 export type CompileMode = 'tick' | 'plan';
 
-/** Why a column's bound is where it is (for explanations). */
-export const Limit = {
-  None: 0,
-  Capacity: 1,
-  Availability: 2,
-  Ramp: 3,
-  MinOutput: 4,
-  MustRun: 5,
-  OutOfService: 6,
-  StorageContent: 7,
-  SourceAvailable: 8,
-  TooCold: 9,
-  Slack: 10,
-  MustDispose: 11,
-} as const;
-export type Limit = (typeof Limit)[keyof typeof Limit];
-export const limitNames = [
-  'none',
-  'capacity',
-  'availability',
-  'ramp',
-  'min_output',
-  'must_run',
-  'out_of_service',
-  'storage_content',
-  'source_available',
-  'too_cold_for_direct_use',
-  'slack',
-  'must_dispose',
-] as const;
-export type LimitName = (typeof limitNames)[number];
+export { Limit, limitNames, type LimitName } from './limits.ts';
 
 /** Column categories, for cost accounting. */
 export const ColKind = { Unit: 0, Slack: 1, Storage: 2, Link: 3, Supply: 4 } as const;
@@ -260,42 +232,15 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   };
   let fillEpoch = 0;
 
-  /**
-   * Bounds of a dispatchable column: [min, max] scaled by availability, must-run, and (tick mode)
-   * ramp limits around the previous setpoint. A unit below its minimum may start at the minimum.
-   */
-  const dispatchBounds = (j: number, min: number, max: number, avail: number, mustRun: boolean, rampPerH: number | undefined, st: FillState) => {
-    if (!(avail > 0)) {
-      setBounds(j, 0, 0, Limit.OutOfService, Limit.OutOfService);
-      return;
-    }
-    const a = Math.min(1, avail);
-    let hi = max * a;
-    let hiWhy: Limit = a < 1 ? Limit.Availability : Limit.Capacity;
-    let lo = Math.min(min, hi);
-    let loWhy: Limit = min > 0 ? Limit.MinOutput : Limit.None;
-    if (mustRun) {
-      lo = hi;
-      loWhy = Limit.MustRun;
-    }
-    if (mode === 'tick' && rampPerH !== undefined && st.prev) {
-      const prev = st.prev[j]!;
-      if (Number.isFinite(prev)) {
-        const r = rampPerH * st.dtH;
-        const up = Math.max(prev + r, lo);
-        if (up < hi) {
-          hi = up;
-          hiWhy = Limit.Ramp;
-        }
-        const down = prev - r;
-        if (down > lo) {
-          lo = Math.min(down, hi);
-          loWhy = Limit.Ramp;
-        }
-      }
-    }
-    setBounds(j, lo, hi, loWhy, hiWhy);
-  };
+  // The many columns of a few kinds are filled by loops over flat tables (per period), not by
+  // one closure each: a tick then reads a few kilobytes of typed arrays in order.
+  const dispatchable = Array.from({ length: T }, () => new DispatchableTable());
+  const renewables = Array.from({ length: T }, () => new RenewableTable());
+  const linkTables = Array.from({ length: T }, () => new LinkTable());
+  const busTables = Array.from({ length: T }, () => new BusTable());
+  /** Cost base + CO2 factor × CO2 price, bounds per DispatchableTable. */
+  const addDispatchable = (t: number, col: number, availIdx: number, min: number, max: number, mustRun: boolean, ramp: number | undefined, costBase: number, costCo2 = 0) =>
+    dispatchable[t]!.add(col, availIdx, min, max, mustRun, ramp, costBase, costCo2);
 
   city.units.forEach((u, ui) => {
     const cu: CompiledUnit = { unit: u, cols: [], primaryRow: [], techRow: [], index: ui };
@@ -311,10 +256,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           cu.cols.push([q]);
           cu.primaryRow.push(zr);
           cu.techRow.push(-1);
-          onPeriod(t, (v, st) => {
-            setCost(q, u.varCostEurPerMWh);
-            dispatchBounds(q, u.heatMinMw, u.heatMaxMw, v[availIdx]!, u.mustRun, u.rampMwPerMin && u.rampMwPerMin * 60, st);
-          });
+          addDispatchable(t, q, availIdx, u.heatMinMw, u.heatMaxMw, u.mustRun, u.rampMwPerMin && u.rampMwPerMin * 60, u.varCostEurPerMWh);
           break;
         }
         case 'electric_boiler': {
@@ -325,10 +267,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           cu.cols.push([q]);
           cu.primaryRow.push(zr);
           cu.techRow.push(-1);
-          onPeriod(t, (v, st) => {
-            setCost(q, u.varCostEurPerMWh);
-            dispatchBounds(q, u.heatMinMw, u.heatMaxMw, v[availIdx]!, u.mustRun, u.rampMwPerMin && u.rampMwPerMin * 60, st);
-          });
+          addDispatchable(t, q, availIdx, u.heatMinMw, u.heatMaxMw, u.mustRun, u.rampMwPerMin && u.rampMwPerMin * 60, u.varCostEurPerMWh);
           break;
         }
         case 'heat_pump': {
@@ -342,13 +281,13 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           cu.techRow.push(-1);
           const sinkIdx = u.sinkTempC !== undefined ? mustInput(u.id, 'sinkTempC') : mustInput(u.zone, 'supplyTempC');
           const srcIdx = u.sourceBus !== undefined ? mustInput(u.sourceBus, 'temperatureC') : mustInput(u.id, 'sourceTempC');
-          onPeriod(t, (v, st) => {
-            const cop = heatPumpCop(u.carnotEfficiency, v[sinkIdx]! + u.sinkApproachK, v[srcIdx]! - u.sourceApproachK, u.copMin, u.copMax);
+          addDispatchable(t, q, availIdx, u.heatMinMw, u.heatMaxMw, u.mustRun, u.rampMwPerMin && u.rampMwPerMin * 60, u.varCostEurPerMWh);
+          const { carnotEfficiency, sinkApproachK, sourceApproachK, copMin, copMax } = u;
+          onPeriod(t, (v) => {
+            const cop = heatPumpCop(carnotEfficiency, v[sinkIdx]! + sinkApproachK, v[srcIdx]! - sourceApproachK, copMin, copMax);
             unitCop[ui * T + t] = cop;
             setDyn(hEl, q, -1 / cop);
             if (hSrc >= 0) setDyn(hSrc, q, -(1 - 1 / cop));
-            setCost(q, u.varCostEurPerMWh);
-            dispatchBounds(q, u.heatMinMw, u.heatMaxMw, v[availIdx]!, u.mustRun, u.rampMwPerMin && u.rampMwPerMin * 60, st);
           });
           break;
         }
@@ -397,10 +336,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           cu.cols.push([w]);
           cu.primaryRow.push(zr);
           cu.techRow.push(-1);
-          onPeriod(t, (v, st) => {
-            setCost(w, u.varCostEurPerT + u.co2TPerT * st.co2PriceEurPerT);
-            dispatchBounds(w, u.wasteMinTph, u.wasteMaxTph, v[availIdx]!, u.mustRun, u.rampTphPerMin && u.rampTphPerMin * 60, st);
-          });
+          addDispatchable(t, w, availIdx, u.wasteMinTph, u.wasteMaxTph, u.mustRun, u.rampTphPerMin && u.rampTphPerMin * 60, u.varCostEurPerT, u.co2TPerT);
           break;
         }
         case 'gas_chp': {
@@ -417,10 +353,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
             b.add(zr, f, u.etaTh!);
             cu.cols.push([f]);
             cu.techRow.push(-1);
-            onPeriod(t, (v, st) => {
-              setCost(f, u.varCostEurPerMWhEl * u.etaEl);
-              dispatchBounds(f, fMin, fMax, v[availIdx]!, u.mustRun, rampF, st);
-            });
+            addDispatchable(t, f, availIdx, fMin, fMax, u.mustRun, rampF, u.varCostEurPerMWhEl * u.etaEl);
           } else {
             // Extraction: P = etaEl F - beta Q (iso-fuel lines), P >= sigma Q (back-pressure line).
             const beta = u.beta!;
@@ -435,15 +368,16 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
             const qMax = u.heatMaxMw ?? (u.etaEl * fMax) / (beta + sigma);
             cu.cols.push([f, q]);
             cu.techRow.push(tr);
-            onPeriod(t, (v, st) => {
-              setCost(f, u.varCostEurPerMWhEl * u.etaEl);
+            addDispatchable(t, f, availIdx, fMin, fMax, u.mustRun, rampF, u.varCostEurPerMWhEl * u.etaEl);
+            const etaEl = u.etaEl;
+            // Runs after the dispatchable table, so the fuel column's upper bound is this tick's.
+            onPeriod(t, (v) => {
               setCost(q, 0);
-              dispatchBounds(f, fMin, fMax, v[availIdx]!, u.mustRun, rampF, st);
               const a = Math.max(0, Math.min(1, v[availIdx]!));
               setBounds(q, 0, qMax * a, Limit.None, a < 1 ? (a > 0 ? Limit.Availability : Limit.OutOfService) : Limit.Capacity);
               const L = LP;
               L.rowLower[tr] = 0;
-              L.rowUpper[tr] = u.etaEl * L.colUpper[f]!;
+              L.rowUpper[tr] = etaEl * L.colUpper[f]!;
             });
           }
           cu.primaryRow.push(zr);
@@ -458,14 +392,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           cu.primaryRow.push(er);
           cu.techRow.push(-1);
           const availMwIdx = mustInput(u.id, 'availableMw');
-          const pen = u.curtailPenaltyEurPerMWh ?? city.penalties.curtailRenewableEurPerMWh;
-          onPeriod(t, (v) => {
-            const a = Math.max(0, Math.min(1, v[availIdx]!));
-            const pot = Math.min(u.capacityMw, Math.max(0, v[availMwIdx]!)) * a;
-            unitPotential[ui * T + t] = pot;
-            setCost(c, pen);
-            setBounds(c, 0, pot, Limit.None, Limit.SourceAvailable);
-          });
+          renewables[t]!.add(c, availIdx, availMwIdx, u.capacityMw, u.curtailPenaltyEurPerMWh ?? city.penalties.curtailRenewableEurPerMWh, ui * T + t);
           break;
         }
         case 'grid': {
@@ -610,14 +537,9 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
       cl.rev.push(r);
     }
     const availIdx = mustInput(l.id, 'availability');
-    everyPeriod((t, v) => {
-      const a = Math.max(0, Math.min(1, v[availIdx]!));
-      const why = a < 1 ? (a > 0 ? Limit.Availability : Limit.OutOfService) : Limit.Capacity;
-      setCost(cl.fwd[t]!, l.varCostEurPerMWh);
-      setCost(cl.rev[t]!, l.varCostEurPerMWh);
-      setBounds(cl.fwd[t]!, 0, l.capacityMw * a, Limit.None, why);
-      setBounds(cl.rev[t]!, 0, (l.reverseCapacityMw ?? l.capacityMw) * a, Limit.None, why);
-    });
+    for (let t = 0; t < T; t++) {
+      linkTables[t]!.add(cl.fwd[t]!, cl.rev[t]!, availIdx, l.varCostEurPerMWh, l.capacityMw, l.reverseCapacityMw ?? l.capacityMw);
+    }
     links.push(cl);
   });
 
@@ -674,32 +596,27 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
         break;
     }
     const gasCap = bus.kind === 'gas' ? (bus.capacityMw ?? gasCapacity.get(bus.id) ?? 0) : 0;
-    const ren = renewablesOn.get(bus.id) ?? [];
-    everyPeriod((t, v, st) => {
-      const L = LP;
-      const r = cb.row[t]!;
-      let rhs = 0;
-      if (demandIdx >= 0) {
-        const dem = Math.max(0, v[demandIdx]!);
-        busDemand[bi * T + t] = dem;
-        rhs = dem;
-      }
-      for (let k = 0; k < ren.length; k++) rhs -= unitPotential[ren[k]!.index * T + t]!;
-      L.rowLower[r] = rhs;
-      L.rowUpper[r] = rhs;
-      setCost(cb.unmet[t]!, p.unmet);
-      setCost(cb.dump[t]!, p.dump);
-      const s = cb.supply[t]!;
-      if (bus.kind === 'gas') {
-        co2[s] = bus.co2TPerMWh;
-        setCost(s, v[priceIdx]! + bus.co2TPerMWh * st.co2PriceEurPerT);
+    const ren = (renewablesOn.get(bus.id) ?? []).map((cu) => cu.index);
+    for (let t = 0; t < T; t++) {
+      busTables[t]!.add(cb.row[t]!, demandIdx, bi * T + t, ren.map((ui) => ui * T + t), cb.unmet[t]!, cb.dump[t]!, p.unmet, p.dump);
+    }
+    if (bus.kind === 'gas') {
+      const co2PerMWh = bus.co2TPerMWh;
+      everyPeriod((t, v, st) => {
+        const s = cb.supply[t]!;
+        co2[s] = co2PerMWh;
+        setCost(s, v[priceIdx]! + co2PerMWh * st.co2PriceEurPerT);
         setBounds(s, 0, gasCap, Limit.None, Limit.Capacity);
-      } else if (bus.kind === 'waste') {
+      });
+    } else if (bus.kind === 'waste') {
+      const { gateFeeEurPerT, mustDispose } = bus;
+      everyPeriod((t, v) => {
+        const s = cb.supply[t]!;
         const avail = Math.max(0, v[wasteIdx]!);
-        setCost(s, -bus.gateFeeEurPerT);
-        setBounds(s, bus.mustDispose ? avail : 0, avail, bus.mustDispose ? Limit.MustDispose : Limit.None, Limit.SourceAvailable);
-      }
-    });
+        setCost(s, -gateFeeEurPerT);
+        setBounds(s, mustDispose ? avail : 0, avail, mustDispose ? Limit.MustDispose : Limit.None, Limit.SourceAvailable);
+      });
+    }
   });
 
   built = b.finish();
@@ -715,46 +632,65 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   colUpper = L.colUpper;
   coefficients = L.values;
   co2 = colCo2Arr;
-  const isSlack = Uint8Array.from(colKind, (k) => (k === ColKind.Slack ? 1 : 0));
-  const slackRow: number[] = [];
+  const out: FillTarget = { colCost, colLower, colUpper, loLimit, hiLimit, rowLower: L.rowLower, rowUpper: L.rowUpper };
+  // Per bus row, its entries in non-slack columns (by row, so each row sums in a register).
   const slackUnmet: number[] = [];
   const slackDump: number[] = [];
-  for (const cb of buses) {
-    for (let t = 0; t < T; t++) {
-      slackRow.push(cb.row[t]!);
-      slackUnmet.push(cb.unmet[t]!);
-      slackDump.push(cb.dump[t]!);
-    }
-  }
-  const lmin = new Float64Array(L.numRows);
-  const lmax = new Float64Array(L.numRows);
-  /** Slack bounds: whatever the box of the other columns cannot balance. */
-  const naturalSlackBounds = () => {
-    const { numCols, colStart, rowIndex, values, rowLower } = L;
-    lmin.fill(0);
-    lmax.fill(0);
-    for (let j = 0; j < numCols; j++) {
-      if (isSlack[j]) continue;
-      const lo = colLower[j]!;
-      const hi = colUpper[j]!;
-      const e = colStart[j + 1]!;
-      for (let k = colStart[j]!; k < e; k++) {
-        const a = values[k]!;
-        const i = rowIndex[k]!;
-        if (a > 0) {
-          lmin[i]! += a * lo;
-          lmax[i]! += a * hi;
-        } else {
-          lmin[i]! += a * hi;
-          lmax[i]! += a * lo;
-        }
+  const entryStart: number[] = [0];
+  const entryCol: number[] = [];
+  const entryPos: number[] = [];
+  const slackRowOf: number[] = [];
+  {
+    const byRow = new Map<number, { col: number; pos: number }[]>();
+    for (let j = 0; j < L.numCols; j++) {
+      if (colKind[j] === ColKind.Slack) continue;
+      for (let k = L.colStart[j]!; k < L.colStart[j + 1]!; k++) {
+        const i = L.rowIndex[k]!;
+        const list = byRow.get(i) ?? [];
+        list.push({ col: j, pos: k });
+        byRow.set(i, list);
       }
     }
-    for (let k = 0; k < slackRow.length; k++) {
-      const row = slackRow[k]!;
-      const rhs = rowLower[row]!;
-      setBounds(slackUnmet[k]!, 0, Math.max(0, rhs - lmin[row]!), Limit.None, Limit.Slack);
-      setBounds(slackDump[k]!, 0, Math.max(0, lmax[row]! - rhs), Limit.None, Limit.Slack);
+    for (const cb of buses) {
+      for (let t = 0; t < T; t++) {
+        slackRowOf.push(cb.row[t]!);
+        slackUnmet.push(cb.unmet[t]!);
+        slackDump.push(cb.dump[t]!);
+        for (const e of byRow.get(cb.row[t]!) ?? []) {
+          entryCol.push(e.col);
+          entryPos.push(e.pos);
+        }
+        entryStart.push(entryCol.length);
+      }
+    }
+  }
+  const slackRows = Int32Array.from(slackRowOf);
+  const slackStart = Int32Array.from(entryStart);
+  const slackEntryCol = Int32Array.from(entryCol);
+  const slackEntryPos = Int32Array.from(entryPos);
+  const unmetCols = Int32Array.from(slackUnmet);
+  const dumpCols = Int32Array.from(slackDump);
+  /** Slack bounds: whatever the box of the other columns cannot balance. */
+  const naturalSlackBounds = () => {
+    const { values, rowLower } = L;
+    for (let k = 0; k < slackRows.length; k++) {
+      let lmin = 0;
+      let lmax = 0;
+      const e = slackStart[k + 1]!;
+      for (let p = slackStart[k]!; p < e; p++) {
+        const j = slackEntryCol[p]!;
+        const a = values[slackEntryPos[p]!]!;
+        if (a > 0) {
+          lmin += a * colLower[j]!;
+          lmax += a * colUpper[j]!;
+        } else {
+          lmin += a * colUpper[j]!;
+          lmax += a * colLower[j]!;
+        }
+      }
+      const rhs = rowLower[slackRows[k]!]!;
+      setBounds(unmetCols[k]!, 0, Math.max(0, rhs - lmin), Limit.None, Limit.Slack);
+      setBounds(dumpCols[k]!, 0, Math.max(0, lmax - rhs), Limit.None, Limit.Slack);
     }
   };
 
@@ -785,8 +721,12 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
       changedCount = 0;
       for (let t = 0; t < T; t++) {
         const v = values[t] ?? values[values.length - 1]!;
+        dispatchable[t]!.fill(v, state, mode === 'tick', out);
+        renewables[t]!.fill(v, out, unitPotential);
+        linkTables[t]!.fill(v, out);
         const fs = fillers[t]!;
         for (let k = 0; k < fs.length; k++) fs[k]!(v, state);
+        busTables[t]!.fill(v, out, busDemand, unitPotential);
       }
       naturalSlackBounds();
       model.changedCols = changedCols;

@@ -7,7 +7,8 @@
  * variable boxed, any basis can be made dual feasible by putting each nonbasic variable at the
  * bound its reduced cost prefers, so the dual simplex restarts from the previous basis with no
  * phase 1, whatever changed. The basis is small (one row per bus and technical limit), so its
- * inverse is kept explicitly and updated per pivot (product form applied in place), which makes
+ * inverse is kept explicitly, as packed sparse rows (it is ~7 % dense on dispatch bases, so a pass
+ * over it reads a few kilobytes in order), and updated per pivot (product form applied in place), which makes
  * exact dual steepest-edge pricing cheap; the ratio test flips bounds (long-step) to take many
  * breakpoints per iteration. The pivot row is formed from the rows of A that the sparse row of
  * the inverse touches, so an iteration costs in proportion to what it changes, not to n.
@@ -66,14 +67,14 @@ export class BoundedDualSimplex {
   private readonly head: Int32Array;
   private readonly posOf: Int32Array;
   private readonly atUpper: Uint8Array;
-  private readonly binv: Float64Array;
   /**
-   * Nonzero pattern of each row of the inverse (it is ~5 % dense on dispatch bases): row i's
-   * column indices are rowNz[i*m .. i*m + rowCnt[i]); inList marks membership.
+   * The basis inverse by packed rows: row i's nonzeros are binvVal[i*m + t] in column
+   * binvCol[i*m + t] for t < rowCnt[i]; binvSlot[i*m + k] is t + 1 for column k, or 0 if absent.
    */
-  private readonly rowNz: Int32Array;
+  private readonly binvVal: Float64Array;
+  private readonly binvCol: Int32Array;
+  private readonly binvSlot: Uint16Array;
   private readonly rowCnt: Int32Array;
-  private readonly inList: Uint8Array;
   /** A by rows (CSR): columns and positions into lp.values, so coefficient updates show through. */
   private readonly rowStart: Int32Array;
   private readonly rowCol: Int32Array;
@@ -91,6 +92,7 @@ export class BoundedDualSimplex {
   private readonly candRatio: Float64Array;
   private readonly flips: Int32Array;
   private readonly facW: Float64Array; // m*m scratch for refactorisation
+  private readonly facInv: Float64Array; // m*m dense inverse from refactorisation, then packed
   private updates = 0;
   /** The inverse was updated during the current solve (residuals must be checked). */
   private touched = false;
@@ -119,10 +121,11 @@ export class BoundedDualSimplex {
     this.head = new Int32Array(m);
     this.posOf = new Int32Array(N).fill(-1);
     this.atUpper = new Uint8Array(N);
-    this.binv = new Float64Array(m * m);
-    this.rowNz = new Int32Array(m * m);
+    if (m >= 0xffff) throw new Error(`simplex: ${m} rows is beyond the packed inverse's slot range`);
+    this.binvVal = new Float64Array(m * m);
+    this.binvCol = new Int32Array(m * m);
+    this.binvSlot = new Uint16Array(m * m);
     this.rowCnt = new Int32Array(m);
-    this.inList = new Uint8Array(m * m);
     const nz = lp.colStart[n]!;
     this.rowStart = new Int32Array(m + 1);
     this.rowCol = new Int32Array(nz);
@@ -147,6 +150,7 @@ export class BoundedDualSimplex {
     this.candRatio = new Float64Array(N);
     this.flips = new Int32Array(N);
     this.facW = new Float64Array(m * m);
+    this.facInv = new Float64Array(m * m);
     this.maxIter = opts.maxIterations ?? Math.max(1000, 20 * (n + m));
     this.refactorEvery = opts.refactorEvery ?? 5000;
     this.tolP = opts.primalTol ?? 1e-9;
@@ -348,32 +352,34 @@ export class BoundedDualSimplex {
   }
 
   private slackBasis(): void {
-    const { n, m, binv } = this;
+    const { n, m, binvVal, binvCol, binvSlot, rowCnt } = this;
     this.posOf.fill(-1);
-    binv.fill(0);
+    binvSlot.fill(0);
     for (let r = 0; r < m; r++) {
       this.head[r] = n + r;
       this.posOf[n + r] = r;
-      binv[r * m + r] = -1;
+      binvVal[r * m] = -1;
+      binvCol[r * m] = r;
+      binvSlot[r * m + r] = 1;
+      rowCnt[r] = 1;
     }
-    this.rebuildLists();
     this.updates = 0;
     this.hasBasis = true;
   }
 
-  /** Recomputes the row nonzero lists from the inverse. */
-  private rebuildLists(): void {
-    const { m, binv, rowNz, rowCnt, inList } = this;
+  /** Packs a dense inverse (row-major m*m) into the sparse rows, dropping round-off residue. */
+  private packInverse(dense: Float64Array): void {
+    const { m, binvVal, binvCol, binvSlot, rowCnt } = this;
     for (let i = 0; i < m; i++) {
       const row = i * m;
       let c = 0;
       for (let k = 0; k < m; k++) {
-        const v = binv[row + k]!;
-        if (v !== 0 && !(v > DROP || v < -DROP)) binv[row + k] = 0;
-        if (binv[row + k] !== 0) {
-          inList[row + k] = 1;
-          rowNz[row + c++] = k;
-        } else inList[row + k] = 0;
+        const v = dense[row + k]!;
+        if (v > DROP || v < -DROP) {
+          binvVal[row + c] = v;
+          binvCol[row + c] = k;
+          binvSlot[row + k] = ++c;
+        } else binvSlot[row + k] = 0;
       }
       rowCnt[i] = c;
     }
@@ -381,10 +387,13 @@ export class BoundedDualSimplex {
 
   /** B^-1 a_j into out. */
   private ftran(j: number, out: Float64Array): void {
-    const { n, m, binv } = this;
+    const { n, m, binvVal, binvSlot } = this;
     if (j >= n) {
       const i = j - n;
-      for (let r = 0; r < m; r++) out[r] = -binv[r * m + i]!;
+      for (let r = 0; r < m; r++) {
+        const s = binvSlot[r * m + i]!;
+        out[r] = s === 0 ? 0 : -binvVal[r * m + s - 1]!;
+      }
       return;
     }
     const { colStart, rowIndex, values } = this.lp;
@@ -393,19 +402,22 @@ export class BoundedDualSimplex {
     for (let r = 0; r < m; r++) {
       const row = r * m;
       let v = 0;
-      for (let k = s; k < e; k++) v += binv[row + rowIndex[k]!]! * values[k]!;
+      for (let k = s; k < e; k++) {
+        const at = binvSlot[row + rowIndex[k]!]!;
+        if (at !== 0) v += binvVal[row + at - 1]! * values[k]!;
+      }
       out[r] = v;
     }
   }
 
   /** Replaces basis position r by the column whose B^-1 a is w (product-form update in place). */
   private pivotInverse(r: number, w: Float64Array): void {
-    const { m, binv, rowNz, rowCnt, inList } = this;
+    const { m, binvVal, binvCol, binvSlot, rowCnt } = this;
     const piv = w[r]!;
     const rowR = r * m;
     const cntR = rowCnt[r]!;
     const inv = 1 / piv;
-    for (let t = 0; t < cntR; t++) binv[rowR + rowNz[rowR + t]!]! *= inv;
+    for (let t = 0; t < cntR; t++) binvVal[rowR + t]! *= inv;
     for (let i = 0; i < m; i++) {
       if (i === r) continue;
       const f = w[i]!;
@@ -413,25 +425,28 @@ export class BoundedDualSimplex {
       const rowI = i * m;
       let cnt = rowCnt[i]!;
       for (let t = 0; t < cntR; t++) {
-        const k = rowNz[rowR + t]!;
-        const b = binv[rowR + k]!;
-        if (b === 0) continue;
-        if (inList[rowI + k] === 0) {
-          inList[rowI + k] = 1;
-          rowNz[rowI + cnt++] = k;
-        }
-        binv[rowI + k]! -= f * b;
+        const k = binvCol[rowR + t]!;
+        const d = f * binvVal[rowR + t]!;
+        const at = binvSlot[rowI + k]!;
+        if (at === 0) {
+          binvVal[rowI + cnt] = -d;
+          binvCol[rowI + cnt] = k;
+          binvSlot[rowI + k] = ++cnt;
+        } else binvVal[rowI + at - 1]! -= d;
       }
       // Entries that cancelled leave round-off residue; drop it so rows stay sparse.
       let keep = 0;
       for (let t = 0; t < cnt; t++) {
-        const k = rowNz[rowI + t]!;
-        const v = binv[rowI + k]!;
-        if (v > DROP || v < -DROP) rowNz[rowI + keep++] = k;
-        else {
-          binv[rowI + k] = 0;
-          inList[rowI + k] = 0;
-        }
+        const v = binvVal[rowI + t]!;
+        const k = binvCol[rowI + t]!;
+        if (v > DROP || v < -DROP) {
+          if (keep !== t) {
+            binvVal[rowI + keep] = v;
+            binvCol[rowI + keep] = k;
+            binvSlot[rowI + k] = keep + 1;
+          }
+          keep++;
+        } else binvSlot[rowI + k] = 0;
       }
       rowCnt[i] = keep;
     }
@@ -441,9 +456,10 @@ export class BoundedDualSimplex {
 
   /** Gauss-Jordan inverse of the basis with partial pivoting. False when singular. */
   private refactor(): boolean {
-    const { n, m, lp, binv, head } = this;
+    const { n, m, lp, head } = this;
     const { colStart, rowIndex, values } = lp;
     const W = this.facW;
+    const binv = this.facInv;
     W.fill(0);
     binv.fill(0);
     for (let r = 0; r < m; r++) {
@@ -491,7 +507,7 @@ export class BoundedDualSimplex {
         }
       }
     }
-    this.rebuildLists();
+    this.packInverse(binv);
     this.updates = 0;
     this.refactorizations++;
     return true;
@@ -499,18 +515,15 @@ export class BoundedDualSimplex {
 
   /** y = B^-T c_B, d = c - A^T y (for nonbasic; 0 for basic). */
   private computeDuals(): void {
-    const { n, m, binv, y, d, cost, head, posOf, rowNz, rowCnt } = this;
+    const { n, m, binvVal, binvCol, y, d, cost, head, posOf, rowCnt } = this;
     const { colStart, rowIndex, values } = this.lp;
     y.fill(0);
     for (let r = 0; r < m; r++) {
       const c = cost[head[r]!]!;
       if (c === 0) continue;
       const row = r * m;
-      const cnt = rowCnt[r]!;
-      for (let t = 0; t < cnt; t++) {
-        const k = rowNz[row + t]!;
-        y[k]! += c * binv[row + k]!;
-      }
+      const end = row + rowCnt[r]!;
+      for (let t = row; t < end; t++) y[binvCol[t]!]! += c * binvVal[t]!;
     }
     for (let j = 0; j < n; j++) {
       if (posOf[j]! >= 0) {
@@ -527,7 +540,7 @@ export class BoundedDualSimplex {
 
   /** Nonbasic variables at their bounds, basic ones from x_B = -B^-1 (N x_N). */
   private computePrimal(): void {
-    const { n, m, binv, x, lo, hi, posOf, atUpper, head, rowNz, rowCnt } = this;
+    const { n, m, binvVal, binvCol, x, lo, hi, posOf, atUpper, head, rowCnt } = this;
     const { colStart, rowIndex, values } = this.lp;
     const q = this.work;
     q.fill(0);
@@ -549,11 +562,8 @@ export class BoundedDualSimplex {
     for (let r = 0; r < m; r++) {
       let s = 0;
       const row = r * m;
-      const cnt = rowCnt[r]!;
-      for (let t = 0; t < cnt; t++) {
-        const k = rowNz[row + t]!;
-        s += binv[row + k]! * q[k]!;
-      }
+      const end = row + rowCnt[r]!;
+      for (let t = row; t < end; t++) s += binvVal[t]! * q[binvCol[t]!]!;
       x[head[r]!] = -s;
     }
   }
@@ -594,7 +604,7 @@ export class BoundedDualSimplex {
 
   /** Leaving row by dual steepest edge (exact weights from the explicit inverse), or -1. */
   private leavingRow(): number {
-    const { m, x, lo, hi, head, binv, rowNz, rowCnt } = this;
+    const { m, x, lo, hi, head, binvVal, rowCnt } = this;
     const tolP = this.tolP;
     let r = -1;
     let bestScore = 0;
@@ -609,9 +619,9 @@ export class BoundedDualSimplex {
       else continue;
       let w = 0;
       const row = i * m;
-      const cnt = rowCnt[i]!;
-      for (let t = 0; t < cnt; t++) {
-        const b = binv[row + rowNz[row + t]!]!;
+      const end = row + rowCnt[i]!;
+      for (let t = row; t < end; t++) {
+        const b = binvVal[t]!;
         w += b * b;
       }
       const score = (infeas * infeas) / w;
@@ -625,16 +635,15 @@ export class BoundedDualSimplex {
 
   /** alpha_j = (e_r' B^-1) a_j, by rows of A over the nonzeros of row r of the inverse. */
   private pivotRow(r: number): void {
-    const { n, m, binv, alpha, touchedVars, stamp, rowStart, rowCol, rowPos, rowNz } = this;
+    const { n, m, binvVal, binvCol, alpha, touchedVars, stamp, rowStart, rowCol, rowPos } = this;
     const values = this.lp.values;
     const epoch = ++this.epoch;
     const rowOff = r * m;
-    const cntR = this.rowCnt[r]!;
+    const end = rowOff + this.rowCnt[r]!;
     let nt = 0;
-    for (let t = 0; t < cntR; t++) {
-      const i = rowNz[rowOff + t]!;
-      const b = binv[rowOff + i]!;
-      if (b === 0) continue;
+    for (let t = rowOff; t < end; t++) {
+      const i = binvCol[t]!;
+      const b = binvVal[t]!;
       const jl = n + i;
       if (stamp[jl] !== epoch) {
         stamp[jl] = epoch;
@@ -715,7 +724,7 @@ export class BoundedDualSimplex {
 
   /** Moves the passed breakpoints to their other bound and the basic variables with them. */
   private applyFlips(nf: number): void {
-    const { n, m, x, lo, hi, atUpper, flips, binv, head, rowNz, rowCnt } = this;
+    const { n, m, x, lo, hi, atUpper, flips, binvVal, binvCol, head, rowCnt } = this;
     const { colStart, rowIndex, values } = this.lp;
     const qv = this.work;
     qv.fill(0);
@@ -729,12 +738,9 @@ export class BoundedDualSimplex {
     }
     for (let i = 0; i < m; i++) {
       const row = i * m;
-      const cnt = rowCnt[i]!;
+      const end = row + rowCnt[i]!;
       let dx = 0;
-      for (let t = 0; t < cnt; t++) {
-        const k = rowNz[row + t]!;
-        dx += binv[row + k]! * qv[k]!;
-      }
+      for (let t = row; t < end; t++) dx += binvVal[t]! * qv[binvCol[t]!]!;
       if (dx !== 0) x[head[i]!]! -= dx;
     }
   }
