@@ -60,6 +60,8 @@ export class DispatchEngine {
   private readonly store: InputStore;
   private readonly simplex: BoundedDualSimplex;
   private readonly layout: ReportLayout;
+  /** Every heat zone's price key, in bus order: a tick's price record starts as a copy of it. */
+  private readonly heatPriceTemplate: Record<string, number>;
   private readonly arena = new SnapshotArena();
   private readonly clock: () => number;
   private readonly highs: Highs | undefined;
@@ -102,6 +104,7 @@ export class DispatchEngine {
     this.model = compileCity(city, this.registry, 'tick');
     this.simplex = new BoundedDualSimplex(this.model.lp);
     this.layout = reportLayout(this.model);
+    this.heatPriceTemplate = Object.fromEntries(this.layout.busIds.filter((_, b) => BUS_KINDS[this.layout.busKind[b]!] === 'heat').map((id) => [id, 0]));
     this.values = new Float64Array(this.registry.defs.length);
     this.states = new Uint8Array(this.registry.defs.length);
     this.prev = new Float64Array(this.model.lp.numCols).fill(NaN);
@@ -334,7 +337,7 @@ export class DispatchEngine {
     const model = this.model;
     const layout = this.layout;
     const kpis = buildKpis(model, layout, x);
-    const heat: Record<string, number> = {};
+    const heat: Record<string, number> = { ...this.heatPriceTemplate };
     let electricity: number | null = null;
     let gas: number | undefined;
     const { busIds, busKind, busRow, busUnmet } = layout;

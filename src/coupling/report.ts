@@ -120,18 +120,24 @@ export interface ReportLayout {
   elRow: number;
   gasRow: number;
   /**
-   * For the per-tick KPIs, flat (no object hops in the loop): per unit a kind code, its key in
-   * heatBySourceMw, and [column, coefficient position] pairs into its zone (heatPairs from
-   * heatStart[ui] to heatStart[ui+1]) and into its waste-heat source (sourcePairs likewise).
+   * For the per-tick KPIs, flat (no object hops in the loop): per unit a kind code, the index of
+   * its key in heatBySourceMw (into heatKeys), and [column, coefficient position] pairs into its
+   * zone (heatPairs from heatStart[ui] to heatStart[ui+1]) and into its waste-heat source
+   * (sourcePairs likewise).
    */
   kpiKind: Uint8Array;
-  heatKey: string[];
+  heatKeys: string[];
+  heatKeyOf: Int32Array;
   heatStart: Int32Array;
   heatPairs: Int32Array;
   sourceStart: Int32Array;
   sourcePairs: Int32Array;
-  /** Slack columns that are real costs, not penalties (waste diverted elsewhere). */
-  realCostSlack: Uint8Array;
+  /**
+   * Per column, 1 where its cost counts as cost (costWeight) or as penalty (penaltyWeight), else 0:
+   * slacks are penalties except waste diverted elsewhere (a real cost); storage is valued apart.
+   */
+  costWeight: Float64Array;
+  penaltyWeight: Float64Array;
   /** Per storage: charge and discharge columns, cycle cost. */
   storageCols: Int32Array;
   storageCycleCost: Float64Array;
@@ -194,7 +200,8 @@ export function reportLayout(model: CompiledModel): ReportLayout {
     }
   });
   const kpiKind = new Uint8Array(model.units.length);
-  const heatKey: string[] = [];
+  const heatKeys: string[] = [];
+  const heatKeyOf = new Int32Array(model.units.length);
   const heatPairs: number[] = [];
   const sourcePairs: number[] = [];
   const heatStart = new Int32Array(model.units.length + 1);
@@ -213,7 +220,9 @@ export function reportLayout(model: CompiledModel): ReportLayout {
             : u.kind === 'pv' || u.kind === 'wind'
               ? K_RENEWABLE
               : K_OTHER;
-    heatKey.push(u.kind === 'waste_heat_source' ? 'waste_heat_direct' : u.kind);
+    const key = u.kind === 'waste_heat_source' ? 'waste_heat_direct' : u.kind;
+    if (!heatKeys.includes(key)) heatKeys.push(key);
+    heatKeyOf[ui] = heatKeys.indexOf(key);
     const e = entries[ui]!;
     for (let k = 0; k < e.length; k += 3) {
       if (e[k + 2] === heatIdx) heatPairs.push(e[k]!, e[k + 1]!);
@@ -224,15 +233,24 @@ export function reportLayout(model: CompiledModel): ReportLayout {
   });
   const realCostSlack = new Uint8Array(lp.numCols);
   for (const cb of model.buses) if (cb.kind === 'waste') for (const d of cb.dump) realCostSlack[d] = 1;
+  const costWeight = new Float64Array(lp.numCols);
+  const penaltyWeight = new Float64Array(lp.numCols);
+  for (let j = 0; j < lp.numCols; j++) {
+    const k = model.colKind[j];
+    if (k === ColKind.Slack && !realCostSlack[j]) penaltyWeight[j] = 1;
+    else if (k !== ColKind.Storage) costWeight[j] = 1;
+  }
   const buses = model.buses;
   return {
     kpiKind,
-    heatKey,
+    heatKeys,
+    heatKeyOf,
     heatStart,
     heatPairs: Int32Array.from(heatPairs),
     sourceStart,
     sourcePairs: Int32Array.from(sourcePairs),
-    realCostSlack,
+    costWeight,
+    penaltyWeight,
     storageCols: Int32Array.from(model.storages.flatMap((cs) => [cs.charge[0]!, cs.discharge[0]!])),
     storageCycleCost: Float64Array.from(model.storages, (cs) => cs.storage.cycleCostEurPerMWh),
     busIds: buses.map((cb) => cb.id),
@@ -415,24 +433,25 @@ export function buildBuses(v: TickView): Record<string, BusState> {
 /** KPIs straight from the solution (no per-unit records needed). */
 export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLike<number>): DispatchKpis {
   const { numCols, colCost, values } = model.lp;
-  const { colCo2, colKind } = model;
-  const { realCostSlack, kpiKind, mainCol, heatKey, heatStart, heatPairs, sourceStart, sourcePairs } = layout;
+  const { colCo2 } = model;
+  const { costWeight, penaltyWeight, kpiKind, mainCol, heatKeys, heatKeyOf, heatStart, heatPairs, sourceStart, sourcePairs } = layout;
   let cost = 0;
   let penalty = 0;
   let co2 = 0;
   for (let j = 0; j < numCols; j++) {
     const xj = x[j]!;
-    if (xj === 0) continue;
+    const c = colCost[j]! * xj;
     co2 += colCo2[j]! * xj;
-    const k = colKind[j];
-    if (k === ColKind.Slack && !realCostSlack[j]) penalty += colCost[j]! * xj;
-    else if (k !== ColKind.Storage) cost += colCost[j]! * xj;
+    cost += c * costWeight[j]!;
+    penalty += c * penaltyWeight[j]!;
   }
   let renewableCurtailed = 0;
   let heatSupplied = 0;
   let fossil = 0;
   let wasteHeat = 0;
-  const bySource: Record<string, number> = {};
+  // Per source key, summed by index; keys enter the record in the order units first supply heat.
+  const sums = new Float64Array(heatKeys.length);
+  const order: number[] = [];
   for (let ui = 0; ui < kpiKind.length; ui++) {
     const kind = kpiKind[ui]!;
     if (kind === K_RENEWABLE) {
@@ -448,8 +467,9 @@ export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLi
     for (let k = heatStart[ui]!; k < heatStart[ui + 1]!; k += 2) heat += values[heatPairs[k + 1]!]! * x[heatPairs[k]!]!;
     if (heat <= 1e-12) continue;
     heatSupplied += heat;
-    const key = heatKey[ui]!;
-    bySource[key] = (bySource[key] ?? 0) + heat;
+    const key = heatKeyOf[ui]!;
+    if (sums[key] === 0) order.push(key);
+    sums[key]! += heat;
     if (kind === K_FOSSIL) fossil += heat;
     else if (kind === K_WASTE) wasteHeat += heat;
     else if (kind === K_HP_WASTE) {
@@ -458,6 +478,8 @@ export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLi
       wasteHeat += Math.max(0, src);
     }
   }
+  const bySource: Record<string, number> = {};
+  for (const key of order) bySource[heatKeys[key]!] = sums[key]!;
   const { storageCols, storageCycleCost } = layout;
   for (let si = 0; si < storageCycleCost.length; si++) cost += storageCycleCost[si]! * (x[storageCols[2 * si]!]! + x[storageCols[2 * si + 1]!]!);
   let unmetHeat = 0;

@@ -68,6 +68,12 @@ export class BoundedDualSimplex {
   private readonly posOf: Int32Array;
   private readonly atUpper: Uint8Array;
   /**
+   * 1 for basic and fixed variables: they never enter, so the pivot row skips them (their reduced
+   * costs are only needed again after the next from-scratch computation). Kept by makeDualFeasible
+   * and each pivot.
+   */
+  private readonly skip: Uint8Array;
+  /**
    * The basis inverse by packed rows: row i's nonzeros are binvVal[i*m + t] in column
    * binvCol[i*m + t] for t < rowCnt[i]; binvSlot[i*m + k] is t + 1 for column k, or 0 if absent.
    */
@@ -121,6 +127,7 @@ export class BoundedDualSimplex {
     this.head = new Int32Array(m);
     this.posOf = new Int32Array(N).fill(-1);
     this.atUpper = new Uint8Array(N);
+    this.skip = new Uint8Array(N);
     if (m >= 0xffff) throw new Error(`simplex: ${m} rows is beyond the packed inverse's slot range`);
     this.binvVal = new Float64Array(m * m);
     this.binvCol = new Int32Array(m * m);
@@ -308,6 +315,8 @@ export class BoundedDualSimplex {
     this.posOf[q] = r;
     this.posOf[p] = -1;
     this.atUpper[p] = s < 0 ? 1 : 0;
+    this.skip[q] = 1;
+    this.skip[p] = lo[p] === hi[p] ? 1 : 0;
     return 'pivoted';
   }
 
@@ -424,6 +433,7 @@ export class BoundedDualSimplex {
       if (f === 0) continue;
       const rowI = i * m;
       let cnt = rowCnt[i]!;
+      let cancelled = false;
       for (let t = 0; t < cntR; t++) {
         const k = binvCol[rowR + t]!;
         const d = f * binvVal[rowR + t]!;
@@ -432,26 +442,37 @@ export class BoundedDualSimplex {
           binvVal[rowI + cnt] = -d;
           binvCol[rowI + cnt] = k;
           binvSlot[rowI + k] = ++cnt;
-        } else binvVal[rowI + at - 1]! -= d;
+          if (!(d > DROP || d < -DROP)) cancelled = true;
+        } else {
+          const v = binvVal[rowI + at - 1]! - d;
+          binvVal[rowI + at - 1] = v;
+          if (!(v > DROP || v < -DROP)) cancelled = true;
+        }
       }
-      // Entries that cancelled leave round-off residue; drop it so rows stay sparse.
-      let keep = 0;
-      for (let t = 0; t < cnt; t++) {
-        const v = binvVal[rowI + t]!;
-        const k = binvCol[rowI + t]!;
-        if (v > DROP || v < -DROP) {
-          if (keep !== t) {
-            binvVal[rowI + keep] = v;
-            binvCol[rowI + keep] = k;
-            binvSlot[rowI + k] = keep + 1;
-          }
-          keep++;
-        } else binvSlot[rowI + k] = 0;
-      }
-      rowCnt[i] = keep;
+      rowCnt[i] = cnt;
+      if (cancelled) this.dropResidue(rowI, cnt, i);
     }
     this.updates++;
     this.touched = true;
+  }
+
+  /** Entries that cancelled leave round-off residue: drop it so the row stays sparse. */
+  private dropResidue(rowI: number, cnt: number, i: number): void {
+    const { binvVal, binvCol, binvSlot } = this;
+    let keep = 0;
+    for (let t = 0; t < cnt; t++) {
+      const v = binvVal[rowI + t]!;
+      const k = binvCol[rowI + t]!;
+      if (v > DROP || v < -DROP) {
+        if (keep !== t) {
+          binvVal[rowI + keep] = v;
+          binvCol[rowI + keep] = k;
+          binvSlot[rowI + k] = keep + 1;
+        }
+        keep++;
+      } else binvSlot[rowI + k] = 0;
+    }
+    this.rowCnt[i] = keep;
   }
 
   /** Gauss-Jordan inverse of the basis with partial pivoting. False when singular. */
@@ -573,16 +594,21 @@ export class BoundedDualSimplex {
    * or -1 when one cannot (an infinite bound).
    */
   private makeDualFeasible(tol: number): number {
-    const { n, m, d, lo, hi, posOf, atUpper } = this;
+    const { n, m, d, lo, hi, posOf, atUpper, skip } = this;
     let flipped = 0;
     for (let j = 0; j < n + m; j++) {
-      if (posOf[j]! >= 0) continue;
+      if (posOf[j]! >= 0) {
+        skip[j] = 1;
+        continue;
+      }
       const l = lo[j]!;
       const h = hi[j]!;
       if (l === h) {
+        skip[j] = 1;
         atUpper[j] = 0;
         continue;
       }
+      skip[j] = 0;
       const dj = d[j]!;
       const up = atUpper[j]!;
       if (dj < -tol && up === 0) {
@@ -633,9 +659,9 @@ export class BoundedDualSimplex {
     return r;
   }
 
-  /** alpha_j = (e_r' B^-1) a_j, by rows of A over the nonzeros of row r of the inverse. */
+  /** alpha_j = (e_r' B^-1) a_j for nonbasic, non-fixed j, by rows of A over the nonzeros of row r of the inverse. */
   private pivotRow(r: number): void {
-    const { n, m, binvVal, binvCol, alpha, touchedVars, stamp, rowStart, rowCol, rowPos } = this;
+    const { n, m, binvVal, binvCol, alpha, touchedVars, stamp, rowStart, rowCol, rowPos, skip } = this;
     const values = this.lp.values;
     const epoch = ++this.epoch;
     const rowOff = r * m;
@@ -645,7 +671,9 @@ export class BoundedDualSimplex {
       const i = binvCol[t]!;
       const b = binvVal[t]!;
       const jl = n + i;
-      if (stamp[jl] !== epoch) {
+      if (skip[jl] === 1) {
+        // Basic or fixed: never enters.
+      } else if (stamp[jl] !== epoch) {
         stamp[jl] = epoch;
         touchedVars[nt++] = jl;
         alpha[jl] = -b;
@@ -653,6 +681,7 @@ export class BoundedDualSimplex {
       const e = rowStart[i + 1]!;
       for (let k = rowStart[i]!; k < e; k++) {
         const j = rowCol[k]!;
+        if (skip[j] === 1) continue;
         const v = b * values[rowPos[k]!]!;
         if (stamp[j] !== epoch) {
           stamp[j] = epoch;
@@ -664,15 +693,14 @@ export class BoundedDualSimplex {
     this.touchedCount = nt;
   }
 
-  /** Nonbasic, non-fixed variables the dual step can make leave their bound; returns how many. */
+  /** Pivot-row variables (nonbasic, non-fixed) the dual step can make leave their bound; returns how many. */
   private ratioCandidates(s: number): number {
-    const { alpha, touchedVars, posOf, lo, hi, atUpper, d, cand, candRatio } = this;
+    const { alpha, touchedVars, atUpper, d, cand, candRatio } = this;
     const tolPiv = this.tolPiv;
     const nt = this.touchedCount;
     let nc = 0;
     for (let k = 0; k < nt; k++) {
       const j = touchedVars[k]!;
-      if (posOf[j]! >= 0 || lo[j] === hi[j]) continue;
       const at = -s * alpha[j]!;
       if (atUpper[j] ? at < -tolPiv : at > tolPiv) {
         const ratio = d[j]! / at;
@@ -757,14 +785,14 @@ export class BoundedDualSimplex {
     x[p] = target;
   }
 
-  /** Reduced costs after the step: d_j -= step * alpha_j over the pivot row's nonbasic entries. */
+  /** Reduced costs after the step: d_j -= step * alpha_j over the pivot row's entries. */
   private dualStep(st: number, q: number, p: number): void {
-    const { d, alpha, touchedVars, posOf } = this;
+    const { d, alpha, touchedVars } = this;
     const nt = this.touchedCount;
     const step = -st;
     for (let k = 0; k < nt; k++) {
       const j = touchedVars[k]!;
-      if (posOf[j]! < 0) d[j]! -= step * alpha[j]!;
+      d[j]! -= step * alpha[j]!;
     }
     d[q] = 0;
     d[p] = st;
