@@ -30,6 +30,7 @@ import { cloneLp, type LpProblem } from '../src/coupling/lp/problem.ts';
 import type { DispatchResult } from '../src/coupling/result.ts';
 import type { StoragePlan } from '../src/coupling/plan.ts';
 import { seededRandom } from '../src/coupling/random-city.ts';
+import { FixedWork } from './noise.ts';
 
 export interface DispatchBenchOptions {
   city?: string;
@@ -63,6 +64,15 @@ export interface DispatchBenchResult {
   tick_p90_us: number;
   tick_p95_us: number;
   tick_max_us: number;
+  /** tick_p99_us / tick_p50_us, to read against baseline_p99_over_p50. */
+  tick_p99_over_p50: number;
+  /**
+   * Same-run baseline (bench/noise.ts): identical CPU work, about 50 µs, timed once after every
+   * measured tick. Its tail is the machine's alone, as the code's is the same each time.
+   */
+  baseline_p50_us: number;
+  baseline_p99_us: number;
+  baseline_p99_over_p50: number;
   /**
    * Ticks right after waiting for a re-plan (pass 0): the tick itself, with the CPU's caches gone
    * cold in the wait, as for any tick after idle time; the new storage values also move the basis.
@@ -246,6 +256,8 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
   say(`inputs: ${feeds.length} readings per tick from ${series.source}; ${ticks} ticks (+${warmup} warm-up) every ${stepS} s simulated`);
 
   const tickUs: number[] = [];
+  const baselineUs: number[] = [];
+  const fixedWork = new FixedWork().calibrate(50);
   const solveUs: number[] = [];
   const scratchUs: number[] = [];
   const persistentUs: number[] = [];
@@ -341,6 +353,7 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     const a = performance.now();
     const r = engine.tick(now);
     const dt = (performance.now() - a) * 1000;
+    const baseUs = fixedWork.timed();
     // What a consumer that publishes every record pays on top of the tick.
     const v0 = performance.now();
     void r.setpoints;
@@ -361,6 +374,7 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     changedList.push(engine.model.changedCols.slice(0, engine.model.changedCount));
     changedCols += engine.model.changedCount;
     tickUs.push(dt);
+    baselineUs.push(baseUs);
     solveUs.push(r.solveUs);
     phaseSum[0]! += r.timingsUs.inputs;
     phaseSum[1]! += r.timingsUs.update;
@@ -405,6 +419,7 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
   const cpu = process.cpuUsage(cpu0);
   const sort = (xs: number[]) => xs.slice().sort((p, q) => p - q);
   const t = sort(tickUs);
+  const bl = sort(baselineUs);
   const s = sort(solveUs);
   const hs = sort(scratchUs);
   const hp = sort(persistentUs);
@@ -429,6 +444,10 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     tick_p90_us: round(pct(t, 0.9)),
     tick_p95_us: round(pct(t, 0.95)),
     tick_max_us: round(t[t.length - 1] ?? NaN),
+    tick_p99_over_p50: round(pct(t, 0.99) / pct(t, 0.5), 2),
+    baseline_p50_us: round(pct(bl, 0.5)),
+    baseline_p99_us: round(pct(bl, 0.99)),
+    baseline_p99_over_p50: round(pct(bl, 0.99) / pct(bl, 0.5), 2),
     tick_after_pause_p50_us: round(pct(sort(pausedUs), 0.5)),
     tick_after_pause_p90_us: round(pct(sort(pausedUs), 0.9)),
     ticks_after_pause: pausedUs.length,
@@ -463,6 +482,7 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     load_avg_1m: round(Math.max(loadBefore, loadavg()[0]!), 2),
   };
   say(`tick p50 ${result.tick_p50_us} µs, p90 ${result.tick_p90_us} µs, p99 ${result.tick_p99_us} µs (solve p50 ${result.solve_p50_us} µs, ${result.iterations_mean} iterations on average)`);
+  say(`same-run baseline (fixed work, once per tick): p50 ${result.baseline_p50_us} µs, p99 ${result.baseline_p99_us} µs, p99/p50 ${result.baseline_p99_over_p50} (tick p99/p50 ${result.tick_p99_over_p50})`);
   say(`ticks right after a wait for a re-plan (cold caches, pass 0): p50 ${result.tick_after_pause_p50_us} µs, p90 ${result.tick_after_pause_p90_us} µs over ${result.ticks_after_pause}`);
   say(`HiGHS from scratch p50 ${result.highs_from_scratch_p50_us} µs -> speedup ${result.speedup}x; HiGHS persistent p50 ${result.highs_persistent_p50_us} µs`);
   say(`max relative objective gap vs HiGHS ${result.max_rel_gap.toExponential(2)}; ${fallbacks} fallbacks; ${result.replans} re-plans, p50 ${result.plan_p50_ms} ms`);

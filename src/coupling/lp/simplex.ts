@@ -69,7 +69,7 @@ export class BoundedDualSimplex {
   private readonly atUpper: Uint8Array;
   /**
    * 1 for basic and fixed variables: they never enter, so the pivot row skips them (their reduced
-   * costs are only needed again after the next from-scratch computation). Kept by makeDualFeasible
+   * costs are only needed again after the next from-scratch computation). Kept by priceAndChooseBounds
    * and each pivot.
    */
   private readonly skip: Uint8Array;
@@ -254,8 +254,7 @@ export class BoundedDualSimplex {
           // their signs. When no bound moves, the updated x stands: the residual check on the next
           // pass validates it against A x = r; otherwise x is recomputed from the inverse.
           fresh = true;
-          this.computeDuals();
-          const moved = this.makeDualFeasible(this.tolD * 100);
+          const moved = this.priceAndChooseBounds(this.tolD * 100);
           if (moved < 0) return 'unbounded_box';
           if (moved > 0) this.computePrimal();
           if (++cleanups > 20) return 'numerical';
@@ -332,8 +331,7 @@ export class BoundedDualSimplex {
 
   /** Duals, bound choice and primal values from the inverse; false when a bound is infinite. */
   private recompute(dualTol: number): boolean {
-    this.computeDuals();
-    if (this.makeDualFeasible(dualTol) < 0) return false;
+    if (this.priceAndChooseBounds(dualTol) < 0) return false;
     this.computePrimal();
     return true;
   }
@@ -534,9 +532,14 @@ export class BoundedDualSimplex {
     return true;
   }
 
-  /** y = B^-T c_B, d = c - A^T y (for nonbasic; 0 for basic). */
-  private computeDuals(): void {
-    const { n, m, binvVal, binvCol, y, d, cost, head, posOf, rowCnt } = this;
+  /**
+   * Duals from scratch, y = B^-T c_B and d = c - A^T y, and each nonbasic variable put at the bound
+   * its reduced cost prefers (in one pass). Basic and fixed variables are marked to skip; their d
+   * is not needed (basic: 0, fixed: never enters). Returns how many bounds moved, or -1 when one
+   * cannot (an infinite bound).
+   */
+  private priceAndChooseBounds(tol: number): number {
+    const { n, m, binvVal, binvCol, y, d, cost, lo, hi, head, posOf, atUpper, skip, rowCnt } = this;
     const { colStart, rowIndex, values } = this.lp;
     y.fill(0);
     for (let r = 0; r < m; r++) {
@@ -546,17 +549,81 @@ export class BoundedDualSimplex {
       const end = row + rowCnt[r]!;
       for (let t = row; t < end; t++) y[binvCol[t]!]! += c * binvVal[t]!;
     }
+    // Columns, then the rows' logicals (their d is the row dual). Counted here, moved by
+    // moveToPreferredBounds, which also handles a bound that is infinite (not in dispatch LPs).
+    let flipped = 0;
+    let unboxed = false;
     for (let j = 0; j < n; j++) {
       if (posOf[j]! >= 0) {
         d[j] = 0;
+        skip[j] = 1;
         continue;
       }
-      let s = cost[j]!;
+      const width = hi[j]! - lo[j]!;
+      if (width === 0) {
+        skip[j] = 1;
+        atUpper[j] = 0;
+        continue;
+      }
+      if (!(width < Infinity)) unboxed = true;
+      skip[j] = 0;
+      let dj = cost[j]!;
       const e = colStart[j + 1]!;
-      for (let k = colStart[j]!; k < e; k++) s -= values[k]! * y[rowIndex[k]!]!;
-      d[j] = s;
+      for (let k = colStart[j]!; k < e; k++) dj -= values[k]! * y[rowIndex[k]!]!;
+      d[j] = dj;
+      if (dj < -tol ? atUpper[j] === 0 : dj > tol ? atUpper[j] === 1 : false) flipped++;
     }
-    for (let i = 0; i < m; i++) d[n + i] = posOf[n + i]! >= 0 ? 0 : y[i]!;
+    for (let i = 0; i < m; i++) {
+      const j = n + i;
+      if (posOf[j]! >= 0) {
+        d[j] = 0;
+        skip[j] = 1;
+        continue;
+      }
+      const width = hi[j]! - lo[j]!;
+      if (width === 0) {
+        skip[j] = 1;
+        atUpper[j] = 0;
+        continue;
+      }
+      if (!(width < Infinity)) unboxed = true;
+      skip[j] = 0;
+      const dj = y[i]!;
+      d[j] = dj;
+      if (dj < -tol ? atUpper[j] === 0 : dj > tol ? atUpper[j] === 1 : false) flipped++;
+    }
+    return flipped === 0 && !unboxed ? 0 : this.moveToPreferredBounds(tol);
+  }
+
+  /**
+   * Puts each nonbasic variable at the bound its reduced cost prefers (rare path: only after
+   * prices change the choice). Returns how many moved, or -1 when one cannot (an infinite bound).
+   */
+  private moveToPreferredBounds(tol: number): number {
+    const { n, m, d, lo, hi, posOf, atUpper } = this;
+    let flipped = 0;
+    for (let j = 0; j < n + m; j++) {
+      if (posOf[j]! >= 0) continue;
+      const l = lo[j]!;
+      const h = hi[j]!;
+      if (l === h) continue;
+      const dj = d[j]!;
+      const up = atUpper[j]!;
+      if (dj < -tol && up === 0) {
+        if (h === Infinity) return -1;
+        atUpper[j] = 1;
+        flipped++;
+      } else if (dj > tol && up === 1) {
+        if (l === -Infinity) return -1;
+        atUpper[j] = 0;
+        flipped++;
+      } else if (up === 1 ? h === Infinity : l === -Infinity) {
+        // Either bound is optimal, and it must be a finite one.
+        atUpper[j] = up ^ 1;
+        if (!Number.isFinite(up === 1 ? l : h)) return -1;
+      }
+    }
+    return flipped;
   }
 
   /** Nonbasic variables at their bounds, basic ones from x_B = -B^-1 (N x_N). */
@@ -587,45 +654,6 @@ export class BoundedDualSimplex {
       for (let t = row; t < end; t++) s += binvVal[t]! * q[binvCol[t]!]!;
       x[head[r]!] = -s;
     }
-  }
-
-  /**
-   * Puts each nonbasic variable at the bound its reduced cost prefers. Returns how many moved,
-   * or -1 when one cannot (an infinite bound).
-   */
-  private makeDualFeasible(tol: number): number {
-    const { n, m, d, lo, hi, posOf, atUpper, skip } = this;
-    let flipped = 0;
-    for (let j = 0; j < n + m; j++) {
-      if (posOf[j]! >= 0) {
-        skip[j] = 1;
-        continue;
-      }
-      const l = lo[j]!;
-      const h = hi[j]!;
-      if (l === h) {
-        skip[j] = 1;
-        atUpper[j] = 0;
-        continue;
-      }
-      skip[j] = 0;
-      const dj = d[j]!;
-      const up = atUpper[j]!;
-      if (dj < -tol && up === 0) {
-        if (h === Infinity) return -1;
-        atUpper[j] = 1;
-        flipped++;
-      } else if (dj > tol && up === 1) {
-        if (l === -Infinity) return -1;
-        atUpper[j] = 0;
-        flipped++;
-      } else if (up === 1 ? h === Infinity : l === -Infinity) {
-        // A nonbasic variable must sit at a finite bound.
-        atUpper[j] = up === 1 ? 0 : 1;
-        if (!Number.isFinite(up === 1 ? l : h)) return -1;
-      }
-    }
-    return flipped;
   }
 
   /** Leaving row by dual steepest edge (exact weights from the explicit inverse), or -1. */
