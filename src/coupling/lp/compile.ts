@@ -17,7 +17,7 @@
  */
 import { busOf, type City, type Unit } from '../model/schema.ts';
 import type { InputRegistry } from '../model/inputs.ts';
-import { BusTable, DispatchableTable, LinkTable, RenewableTable, type FillTarget } from './fill-tables.ts';
+import { BusTable, DispatchableTable, LinkTable, RenewableTable, type DispatchState, type FillTarget } from './fill-tables.ts';
 import { Limit } from './limits.ts';
 import { LpBuilder, type LpProblem } from './problem.ts';
 
@@ -72,12 +72,7 @@ export interface CompiledLink {
   rev: number[];
 }
 
-export interface FillState {
-  /** Tick length in hours (tick mode); the plan uses 1 h periods. */
-  dtH: number;
-  co2PriceEurPerT: number;
-  /** Previous setpoint per column (tick mode) for ramps; NaN when unknown. */
-  prev: Float64Array | undefined;
+export interface FillState extends DispatchState {
   /** Value of stored heat per storage (tick mode), EUR/MWh. */
   storageValue: Float64Array;
 }

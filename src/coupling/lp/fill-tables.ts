@@ -22,9 +22,10 @@ export interface FillTarget {
 
 /** The per-tick state dispatchable bounds and costs depend on. */
 export interface DispatchState {
+  /** Tick length in hours (tick mode); the plan uses 1 h periods. */
   dtH: number;
   co2PriceEurPerT: number;
-  /** Previous setpoint per column, for ramps; NaN where unknown. */
+  /** Previous setpoint per column (tick mode) for ramps; NaN when unknown. */
   prev: Float64Array | undefined;
 }
 

@@ -549,11 +549,11 @@ export class BoundedDualSimplex {
       const end = row + rowCnt[r]!;
       for (let t = row; t < end; t++) y[binvCol[t]!]! += c * binvVal[t]!;
     }
-    // Columns, then the rows' logicals (their d is the row dual). Counted here, moved by
-    // moveToPreferredBounds, which also handles a bound that is infinite (not in dispatch LPs).
+    // Bounds to move are counted here and moved by moveToPreferredBounds, which also handles a
+    // bound that is infinite (dispatch LPs have none).
     let flipped = 0;
     let unboxed = false;
-    for (let j = 0; j < n; j++) {
+    for (let j = 0; j < n + m; j++) {
       if (posOf[j]! >= 0) {
         d[j] = 0;
         skip[j] = 1;
@@ -567,28 +567,12 @@ export class BoundedDualSimplex {
       }
       if (!(width < Infinity)) unboxed = true;
       skip[j] = 0;
-      let dj = cost[j]!;
-      const e = colStart[j + 1]!;
-      for (let k = colStart[j]!; k < e; k++) dj -= values[k]! * y[rowIndex[k]!]!;
-      d[j] = dj;
-      if (dj < -tol ? atUpper[j] === 0 : dj > tol ? atUpper[j] === 1 : false) flipped++;
-    }
-    for (let i = 0; i < m; i++) {
-      const j = n + i;
-      if (posOf[j]! >= 0) {
-        d[j] = 0;
-        skip[j] = 1;
-        continue;
-      }
-      const width = hi[j]! - lo[j]!;
-      if (width === 0) {
-        skip[j] = 1;
-        atUpper[j] = 0;
-        continue;
-      }
-      if (!(width < Infinity)) unboxed = true;
-      skip[j] = 0;
-      const dj = y[i]!;
+      let dj: number;
+      if (j < n) {
+        dj = cost[j]!;
+        const e = colStart[j + 1]!;
+        for (let k = colStart[j]!; k < e; k++) dj -= values[k]! * y[rowIndex[k]!]!;
+      } else dj = y[j - n]!; // a row's logical: its reduced cost is the row dual
       d[j] = dj;
       if (dj < -tol ? atUpper[j] === 0 : dj > tol ? atUpper[j] === 1 : false) flipped++;
     }
