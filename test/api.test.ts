@@ -18,6 +18,7 @@ import type { DeviceDirectory, DeviceStatus } from '../src/devices/types.ts';
 import type { TokenIdentity, TokenVerifier } from '../src/identity/types.ts';
 import { openDuckDbStore } from '../src/store/index.ts';
 import type { DeadLetter, Reading, Store } from '../src/store/types.ts';
+import { httpCall, type HttpResult } from './helpers/http.ts';
 
 const A = 'stadt-a';
 const B = 'stadt-b';
@@ -133,31 +134,9 @@ async function listen(a: FastifyInstance): Promise<string> {
   return `http://127.0.0.1:${address.port}`;
 }
 
-interface Res {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  text: string;
-  headers: Headers;
-}
-async function call(method: string, path: string, tok?: string, body?: unknown, headers: Record<string, string> = {}, at = base): Promise<Res> {
-  const res = await fetch(at + path, {
-    method,
-    headers: {
-      ...(tok ? { authorization: `Bearer ${tok}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed, text, headers: res.headers };
+type Res = HttpResult;
+function call(method: string, path: string, tok?: string, body?: unknown, headers: Record<string, string> = {}, at = base): Promise<Res> {
+  return httpCall(at + path, { method, token: tok, body, headers, timeoutMs: 10_000 });
 }
 const get = (path: string, tok?: string) => call('GET', path, tok);
 

@@ -15,6 +15,7 @@ import { buildApi, type ApiDeps } from '../src/api/index.ts';
 import type { TokenIdentity } from '../src/identity/types.ts';
 import { scenarioApiPlugin } from '../src/scenario/api.ts';
 import type { Store } from '../src/store/types.ts';
+import { httpCall, type HttpResult } from './helpers/http.ts';
 
 const A = 'stadt-a';
 const B = 'stadt-b';
@@ -41,29 +42,9 @@ const deps = (): ApiDeps => ({
   log: pino({ level: 'silent' }),
 });
 
-interface Res {
-  status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  text: string;
-  type: string;
-  ms: number;
-}
-async function call(method: string, path: string, tok: string, body?: unknown): Promise<Res> {
-  const t0 = performance.now();
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${tok}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(20_000),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed, text, type: res.headers.get('content-type') ?? '', ms: performance.now() - t0 };
+type Res = HttpResult;
+function call(method: string, path: string, tok: string, body?: unknown): Promise<Res> {
+  return httpCall(base + path, { method, token: tok, body, timeoutMs: 20_000 });
 }
 
 async function waitDone(id: string, tok: string, timeoutMs = 60_000): Promise<Res> {
