@@ -5,17 +5,10 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerRejection, type DevicePublish, type RunningBroker } from '../src/broker/index.ts';
 import { encodeConnect, encodePublishHeader, localBrokerConfig, MapAuthenticator } from '../src/broker/testing.ts';
+import { waitForCondition } from './helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('broker limits', () => {
   const auth = new MapAuthenticator();
@@ -76,7 +69,7 @@ describe('broker limits', () => {
     expect(closedAt - start).toBeLessThan(1000);
     // The server read only the first bytes; what the client got rid of sat in kernel buffers.
     expect(peakExternal - (before.external + before.arrayBuffers)).toBeLessThan(2 * 1024 * 1024);
-    await waitFor(() => rejections.some((r) => r.reason.includes('announced')), 'oversize rejection');
+    await waitForCondition(() => rejections.some((r) => r.reason.includes('announced')), 'oversize rejection');
     const rejection = rejections.find((r) => r.reason.includes('announced'))!;
     // fixed header 1 + 4 length bytes, topic 2 + 18, message id 2, payload
     expect(rejection.reason).toContain(`packet of ${1 + 4 + 2 + 18 + 2 + total} bytes announced`);
@@ -102,14 +95,14 @@ describe('broker limits', () => {
     const deep = `qs/v1/t1/dev4/${Array.from({ length: 5000 }, (_, i) => `l${i}`).join('/')}`;
     c.publish(deep, 'deep', { qos: 1 });
     await closed;
-    await waitFor(() => rejections.length > 0, 'deep topic rejection');
+    await waitForCondition(() => rejections.length > 0, 'deep topic rejection');
     expect(rejections[0]!.reason).toContain('more than 100 levels');
     expect(rejections[0]!.identity).toEqual({ tenant: 't1', device: 'dev4' });
     // Deeper than maxTopicDepth but within aedes' ceiling: dropped with a reason, connection kept.
     const c5 = await device(5);
     await c5.publishAsync(`qs/v1/t1/dev5/${'x/'.repeat(20)}data`, 'too deep', { qos: 1 });
     expect(c5.connected).toBe(true);
-    await waitFor(() => rejections.some((r) => r.reason.includes('more than 8 levels')), 'depth rejection');
+    await waitForCondition(() => rejections.some((r) => r.reason.includes('more than 8 levels')), 'depth rejection');
     await bystander.publishAsync('qs/v1/t1/dev3/data', 'fine', { qos: 1 });
     expect(published.map((p) => p.payload.toString())).toEqual(['fine']);
     // New connections still work.
@@ -201,7 +194,7 @@ describe('broker limits', () => {
     const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
     c.publish('qs/v1/t1/dev9/data', Buffer.alloc(100 * 1024, 0x63), { qos: 1 });
     await closed;
-    await waitFor(() => rejections.some((r) => r.clientId === 'ws-big'), 'ws oversize rejection');
+    await waitForCondition(() => rejections.some((r) => r.clientId === 'ws-big'), 'ws oversize rejection');
     expect(rejections.find((r) => r.clientId === 'ws-big')!.reason).toMatch(/bytes announced|WebSocket message larger/);
     expect(published).toHaveLength(0);
   });
@@ -232,7 +225,7 @@ describe('broker limits', () => {
     await c.publishAsync('qs/v1/t1/dev13/data', 'alive', { qos: 1 });
     expect(published.map((p) => p.payload.toString())).toEqual(['alive']);
     // Violations by authenticated devices are dead-lettered with a reason.
-    await waitFor(() => rejections.some((r) => r.identity?.device === 'dev12'), 'wildcard publish rejection');
+    await waitForCondition(() => rejections.some((r) => r.identity?.device === 'dev12'), 'wildcard publish rejection');
     expect(rejections.find((r) => r.identity?.device === 'dev12')!.reason).toContain('# is not allowed in PUBLISH');
   });
 
@@ -262,7 +255,7 @@ describe('broker limits', () => {
     await c.publishAsync('qs/v1/t1/dev999/data', 'after storm', { qos: 1 });
     expect(published.map((p) => p.payload.toString())).toContain('after storm');
     for (const s of sockets) s.destroy();
-    await waitFor(() => broker.connectedClients() <= 1, 'storm clients gone');
+    await waitForCondition(() => broker.connectedClients() <= 1, 'storm clients gone');
   });
 });
 
@@ -294,12 +287,12 @@ describe('slow consumers', () => {
       const start = Date.now();
       // ~100 MB towards a client that does not read: more than any socket buffer holds.
       const flood = Promise.all(Array.from({ length: 200 }, () => broker.publish('qs/v1/t1/slow/cmd', big, { qos: 1 }).catch(() => {})));
-      await waitFor(() => disconnects.some((d) => d.startsWith('slow')), 'slow consumer disconnect', 10_000);
+      await waitForCondition(() => disconnects.some((d) => d.startsWith('slow')), 'slow consumer disconnect', 10_000);
       expect(Date.now() - start).toBeLessThan(5000);
       expect(disconnects.find((d) => d.startsWith('slow'))).toContain('drain timeout');
       await flood;
       for (let i = 0; i < 5; i++) await broker.publish('qs/v1/t1/fast/cmd', `cmd${i}`, { qos: 1 });
-      await waitFor(() => fastReceived === 5, 'fast consumer commands');
+      await waitForCondition(() => fastReceived === 5, 'fast consumer commands');
       fast.end(true);
       slow.destroy();
     } finally {

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../src/broker/index.ts';
 import { localBrokerConfig, MapAuthenticator } from '../src/broker/testing.ts';
+import { waitForCondition } from './helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -23,14 +24,6 @@ async function retained(broker: RunningBroker, topic: string): Promise<string | 
   let found: string | undefined;
   for await (const packet of persistenceOf(broker).createRetainedStream(topic)) found = packet.payload.toString();
   return found;
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 interface Reconnected {
@@ -65,7 +58,7 @@ async function restartScenario(start: (previous: RunningBroker | undefined) => P
   await device.client.subscribeAsync(CMD, { qos: 1 });
   await device.client.endAsync();
   // Presence leaves a retained "offline" on the state topic at a clean DISCONNECT.
-  await waitFor(async () => (await retained(first, STATE))?.includes('"offline"') === true, 'retained offline state');
+  await waitForCondition(async () => (await retained(first, STATE))?.includes('"offline"') === true, 'retained offline state');
   const stateBefore = await retained(first, STATE);
 
   const sent = ['{"id":"c1","setpoint":70}', '{"id":"c2","setpoint":75}', '{"id":"c3","setpoint":80}'];
@@ -75,7 +68,7 @@ async function restartScenario(start: (previous: RunningBroker | undefined) => P
   const second = await start(first);
   const stateAfterRestart = await retained(second, STATE);
   const back = await deviceSession(second, 'gw-1');
-  await waitFor(() => back.commands.length >= sent.length, 'queued commands', waitMs).catch(() => undefined);
+  await waitForCondition(() => back.commands.length >= sent.length, 'queued commands', waitMs).catch(() => undefined);
   // Nothing more is on its way.
   await new Promise((r) => setTimeout(r, 100));
   await back.client.endAsync();

@@ -15,6 +15,7 @@ import { encodeConnect, encodePublishHeader, localBrokerConfig, MapAuthenticator
 import { configSchema } from '../src/config/schema.ts';
 import type { DeviceIdentity } from '../src/identity/types.ts';
 import { loadApiTls, readTlsFiles } from '../src/server/tls.ts';
+import { waitForCondition } from './helpers/wait.ts';
 
 const run = promisify(execFile);
 const log = pino({ level: 'silent' });
@@ -41,14 +42,6 @@ class TestPki {
   async files(name: string): Promise<{ key: Buffer; cert: Buffer }> {
     const [key, cert] = await Promise.all([readFile(this.path(`${name}.key`)), readFile(this.path(`${name}.crt`))]);
     return { key, cert };
-  }
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -137,7 +130,7 @@ describe('broker over TLS', () => {
     // The certificate's device owns its prefix only, as with a password login.
     rejections.length = 0;
     await c.publishAsync('qs/v1/t1/d2/data', '{"seq":3}', { qos: 1 });
-    await waitFor(() => rejections.length > 0, 'ACL rejection');
+    await waitForCondition(() => rejections.length > 0, 'ACL rejection');
     expect(rejections[0]!.reason).toContain('may only publish under qs/v1/t1/d1/');
     // Its matching username is fine too (no password needed).
     const named = await connect(mqtts(), { ...(await pki.files('d1')), username: 't1/d1', clientId: 'cert-2' });
@@ -242,7 +235,7 @@ describe('broker over TLS', () => {
     socket.write(encodeConnect('big-1', 't1/d2', 's2'));
     socket.write(encodePublishHeader('qs/v1/t1/d2/data', 1, 1, 10 * 1024 * 1024));
     await closed;
-    await waitFor(() => rejections.some((r) => r.reason.includes('limit maxPacketBytes')), 'size rejection');
+    await waitForCondition(() => rejections.some((r) => r.reason.includes('limit maxPacketBytes')), 'size rejection');
   });
 
   it('answers HTTPS with the certificate files loaded by src/server/tls.ts', async () => {

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerRejection, type DevicePublish, type RunningBroker } from '../src/broker/index.ts';
 import { encodeConnect, encodePublish, localBrokerConfig, MapAuthenticator } from '../src/broker/testing.ts';
 import type { DeviceIdentity } from '../src/identity/types.ts';
+import { waitForCondition } from './helpers/wait.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -16,14 +17,6 @@ async function granted(client: MqttClient, filters: string[], qos: 0 | 1 = 1): P
     const packet = (err as { packet?: { granted: number[] } }).packet;
     if (!packet) throw err;
     return packet.granted;
-  }
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -92,7 +85,7 @@ describe('broker', () => {
 
   it('accepts a device with the right secret and reports the connect', async () => {
     await connect({ username: 't1/d1', password: 's1', clientId: 'gw-1' });
-    await waitFor(() => connects.some((c) => c.clientId === 'gw-1'), 'onConnect');
+    await waitForCondition(() => connects.some((c) => c.clientId === 'gw-1'), 'onConnect');
     expect(connects.find((c) => c.clientId === 'gw-1')!.identity).toEqual({ tenant: 't1', device: 'd1' });
   });
 
@@ -118,7 +111,7 @@ describe('broker', () => {
     await c.publishAsync('qs/v1/t1/d1/data', '{"seq":1}', { qos: 1 });
     await c.publishAsync('qs/v1/t1/d1/sub7/birth', 'b', { qos: 0 });
     await c.publishAsync('qs/v1/t1/d1/state', 's', { qos: 2 });
-    await waitFor(() => published.length === 3, 'three publishes');
+    await waitForCondition(() => published.length === 3, 'three publishes');
     const byTopic = new Map(published.map((p) => [p.topic, p]));
     const data = byTopic.get('qs/v1/t1/d1/data')!;
     expect(data.identity).toEqual({ tenant: 't1', device: 'd1' });
@@ -152,17 +145,17 @@ describe('broker', () => {
     socket.on('data', (d: Buffer) => received.push(...d));
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     socket.write(encodeConnect('q2-raw', 't1/d1', 's1'));
-    await waitFor(() => received.length >= 4, 'CONNACK');
+    await waitForCondition(() => received.length >= 4, 'CONNACK');
     expect(received.splice(0, 4)).toEqual([0x20, 0x02, 0x00, 0x00]);
     const message = encodePublish('qs/v1/t1/d1/data', Buffer.from('exactly-once'), 2, 77);
     socket.write(message);
-    await waitFor(() => received.length >= 4, 'PUBREC');
+    await waitForCondition(() => received.length >= 4, 'PUBREC');
     // The PUBREC "got lost": the device resends with DUP set, before releasing it.
     socket.write(encodePublish('qs/v1/t1/d1/data', Buffer.from('exactly-once'), 2, 77, true));
-    await waitFor(() => received.length >= 8, 'second PUBREC');
+    await waitForCondition(() => received.length >= 8, 'second PUBREC');
     expect(received.splice(0, 8)).toEqual([0x50, 0x02, 0x00, 77, 0x50, 0x02, 0x00, 77]);
     socket.write(Buffer.from([0x62, 0x02, 0x00, 77])); // PUBREL
-    await waitFor(() => received.length >= 4, 'PUBCOMP');
+    await waitForCondition(() => received.length >= 4, 'PUBCOMP');
     expect(received.splice(0, 4)).toEqual([0x70, 0x02, 0x00, 77]);
     expect(published.map((p) => p.payload.toString())).toEqual(['exactly-once']);
     socket.destroy();
@@ -180,14 +173,14 @@ describe('broker', () => {
     await c.publishAsync('qs/v1/t1/d1/data', 'legit', { qos: 1 });
     expect(c.connected).toBe(true);
     expect(published.map((p) => p.payload.toString())).toEqual(['legit']);
-    await waitFor(() => rejections.length >= 1, 'rejections');
+    await waitForCondition(() => rejections.length >= 1, 'rejections');
     // One report per device and kind per second: the first goes out at once, the rest are summed up.
     expect(rejections[0]!.reason).toContain('may only publish under qs/v1/t1/d1/');
     expect(rejections[0]!.topic).toBe('qs/v1/t1/d2/data');
     expect(rejections[0]!.payload!.toString()).toBe('spoof');
     expect(rejections[0]!.identity).toEqual({ tenant: 't1', device: 'd1' });
     expect(rejections[0]!.clientId).toBe('acl-1');
-    await waitFor(() => rejections.length >= 2, 'summary', 3000);
+    await waitForCondition(() => rejections.length >= 2, 'summary', 3000);
     expect(rejections[1]!.reason).toMatch(/4 more like this/);
   });
 
@@ -195,7 +188,7 @@ describe('broker', () => {
     rejections.length = 0;
     const c = await connect({ username: 't1/d2', password: 's2' });
     await c.publishAsync('qs/v1/t1/d2/cmd', 'x', { qos: 1 });
-    await waitFor(() => rejections.length === 1, 'rejection');
+    await waitForCondition(() => rejections.length === 1, 'rejection');
     expect(rejections[0]!.reason).toContain('may not publish kind "cmd"');
   });
 
@@ -211,7 +204,7 @@ describe('broker', () => {
     await broker.publish('qs/v1/t1/d1/pump3/cmd', 'sub', { qos: 1 });
     await broker.publish('qs/v1/t1/d2/cmd', 'not for d1', { qos: 1 });
     await broker.publish('qs/v1/t1/dispatch/zone1', 'dispatch', { qos: 1 });
-    await waitFor(() => received.length === 2, 'two commands');
+    await waitForCondition(() => received.length === 2, 'two commands');
     await new Promise((r) => setTimeout(r, 100));
     expect(received.sort()).toEqual(['qs/v1/t1/d1/cmd {"type":"setpoint"}', 'qs/v1/t1/d1/pump3/cmd sub']);
     // Server-originated publishes never reach onDevicePublish.
@@ -221,25 +214,25 @@ describe('broker', () => {
   it('publishes retained presence: online at connect, the will on a dropped connection, offline on DISCONNECT', async () => {
     const will = { topic: 'qs/v1/t1/d2/state', payload: Buffer.from('{"state":"offline","by":"will"}'), qos: 1 as const, retain: true };
     const c = await connect({ username: 't1/d2', password: 's2', clientId: 'pres-1', will });
-    await waitFor(() => connects.some((x) => x.clientId === 'pres-1'), 'connect');
+    await waitForCondition(() => connects.some((x) => x.clientId === 'pres-1'), 'connect');
     await new Promise((r) => setTimeout(r, 50));
     expect((await retainedState('t1', 'd2'))?.state).toBe('online');
     // Drop the TCP connection without DISCONNECT: aedes publishes the will.
     c.stream.destroy();
-    await waitFor(() => disconnects.some((x) => x.clientId === 'pres-1'), 'disconnect');
+    await waitForCondition(() => disconnects.some((x) => x.clientId === 'pres-1'), 'disconnect');
     expect(disconnects.find((x) => x.clientId === 'pres-1')!.reason).toBe('connection lost');
-    await waitFor(() => published.some((p) => p.topic === 'qs/v1/t1/d2/state' && p.payload.toString().includes('"by":"will"')), 'will reaches onDevicePublish');
+    await waitForCondition(() => published.some((p) => p.topic === 'qs/v1/t1/d2/state' && p.payload.toString().includes('"by":"will"')), 'will reaches onDevicePublish');
     // Wait for the retained write to land.
     await new Promise((r) => setTimeout(r, 50));
     expect(await retainedState('t1', 'd2')).toEqual({ state: 'offline', by: 'will' });
 
     // No will: the server publishes offline itself when the connection drops.
     const c2 = await connect({ username: 't1/d2', password: 's2', clientId: 'pres-2' });
-    await waitFor(() => connects.some((x) => x.clientId === 'pres-2'), 'connect 2');
+    await waitForCondition(() => connects.some((x) => x.clientId === 'pres-2'), 'connect 2');
     await new Promise((r) => setTimeout(r, 50));
     expect((await retainedState('t1', 'd2'))?.state).toBe('online');
     c2.stream.destroy();
-    await waitFor(() => disconnects.some((x) => x.clientId === 'pres-2'), 'disconnect 2');
+    await waitForCondition(() => disconnects.some((x) => x.clientId === 'pres-2'), 'disconnect 2');
     await new Promise((r) => setTimeout(r, 50));
     expect((await retainedState('t1', 'd2'))?.state).toBe('offline');
 
@@ -249,7 +242,7 @@ describe('broker', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect((await retainedState('t1', 'd2'))?.state).toBe('online');
     await c3.endAsync();
-    await waitFor(() => disconnects.some((x) => x.clientId === 'pres-3'), 'disconnect 3');
+    await waitForCondition(() => disconnects.some((x) => x.clientId === 'pres-3'), 'disconnect 3');
     expect(disconnects.find((x) => x.clientId === 'pres-3')!.reason).toBe('disconnect');
     await new Promise((r) => setTimeout(r, 50));
     const state = await retainedState('t1', 'd2');
@@ -286,7 +279,7 @@ describe('broker', () => {
     await closed;
     expect(second.connected).toBe(true);
     expect(other.connected).toBe(true);
-    await waitFor(() => disconnects.some((d) => d.clientId === 'dup' && d.reason.includes('taken over')), 'takeover reason');
+    await waitForCondition(() => disconnects.some((d) => d.clientId === 'dup' && d.reason.includes('taken over')), 'takeover reason');
     // The device is connected again, so its retained state says online.
     await new Promise((r) => setTimeout(r, 50));
     expect((await retainedState('t1', 'd1'))?.state).toBe('online');
@@ -302,7 +295,7 @@ describe('broker', () => {
     const c2 = mqtt.connect(url(), { reconnectPeriod: 0, ...opts });
     clients.push(c2);
     c2.on('message', (_t, p) => received.push(p.toString()));
-    await waitFor(() => received.length === 1, 'queued command');
+    await waitForCondition(() => received.length === 1, 'queued command');
     expect(received).toEqual(['queued-while-away']);
   });
 
@@ -312,7 +305,7 @@ describe('broker', () => {
     const before = Date.now();
     auth.revoke('t1', 'rev');
     expect((await closed) - before).toBeLessThan(1000);
-    await waitFor(() => disconnects.some((d) => d.clientId === 'rev-1'), 'revocation disconnect');
+    await waitForCondition(() => disconnects.some((d) => d.clientId === 'rev-1'), 'revocation disconnect');
     expect(disconnects.find((d) => d.clientId === 'rev-1')!.reason).toBe('revoked');
     rejections.length = 0;
     expect(await connackCode({ username: 't1/rev', password: 'sr' })).toBe(5);

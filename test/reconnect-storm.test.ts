@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startBroker, type DevicePublish, type RunningBroker } from '../src/broker/index.ts';
 import { localBrokerConfig, MapAuthenticator } from '../src/broker/testing.ts';
 import { spawnSwarm, type SwarmHandle } from '../src/broker/testing-swarm.ts';
+import { waitForCondition } from './helpers/wait.ts';
 
 const DEVICES = 5000;
 const PUBLISHES_PER_DEVICE = 3;
@@ -28,14 +29,6 @@ if (!limitsOk) {
 }
 
 const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024);
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('reconnect storm', () => {
   let broker: RunningBroker | undefined;
@@ -79,7 +72,7 @@ describe('reconnect storm', () => {
 
       const boot = await swarm.phase({ dropFirst: false, windowMs: 2000, publishes: 1, phase: 'boot' });
       expect(boot.connected).toBe(DEVICES);
-      await waitFor(() => broker!.connectedClients() === DEVICES && online === DEVICES, 'all devices connected');
+      await waitForCondition(() => broker!.connectedClients() === DEVICES && online === DEVICES, 'all devices connected', 10_000, 20);
       const rssConnected = process.memoryUsage.rss();
 
       lag.enable();
@@ -89,7 +82,7 @@ describe('reconnect storm', () => {
       // Every device is back, exactly once, and the broker knows it.
       expect(storm.connected).toBe(DEVICES);
       expect(storm.acked).toBe(DEVICES * PUBLISHES_PER_DEVICE);
-      await waitFor(() => broker!.connectedClients() === DEVICES && online === DEVICES, 'broker to settle on one connection per device');
+      await waitForCondition(() => broker!.connectedClients() === DEVICES && online === DEVICES, 'broker to settle on one connection per device', 10_000, 20);
 
       // Every acknowledged message reached onDevicePublish (duplicates from resends allowed, losses not).
       for (let i = 0; i < DEVICES; i++) {
