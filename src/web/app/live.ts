@@ -142,9 +142,17 @@ function pollDevices(): () => void {
     }
     if (!stopped) timer = setTimeout(() => void poll(), fastDeviceUsers > 0 ? DEVICES_FAST_MS : DEVICES_SLOW_MS);
   };
-  // A page that needs fresh status gets it now if the last poll is older than the fast interval.
+  // A page that needs fresh status gets it now if the last poll is older than the fast interval,
+  // else when that interval is up (not at the slow poll already scheduled).
   pollDevicesNow = () => {
-    if (!stopped && Date.now() - devices.value.at > DEVICES_FAST_MS) void poll();
+    if (stopped) return;
+    const due = devices.value.at + DEVICES_FAST_MS - Date.now();
+    if (due <= 0) return void poll();
+    // No timer means a poll is in flight; it schedules the next one at the fast interval.
+    if (timer) {
+      clearTimeout(timer);
+      timer = setTimeout(() => void poll(), due);
+    }
   };
   void poll();
   return () => {
