@@ -313,6 +313,18 @@ describe('links', () => {
     close(r.objective, 20 * 9 + 80 * 6.2 + 0.1 * 4);
   });
 
+  it('a flow against the link direction reports what arrives at `from`, net of the loss', () => {
+    // The same link declared b→a: the heat goes a→b as a reverse flow, and the same numbers come out mirrored.
+    const c = city(4);
+    c.links = [{ id: 'ba', from: 'b', to: 'a', capacityMw: 4, lossFraction: 0.05, varCostEurPerMWh: 0.1 }];
+    const r = tick(engineFor(c));
+    close(r.flows.ba!.flowMw, -4);
+    close(r.flows.ba!.reverseMw, 4);
+    close(r.flows.ba!.deliveredMw, -3.8);
+    close(r.flows.ba!.lossMw, 0.2);
+    close(r.setpoints.dearB!.heatMw, 6.2);
+  });
+
   it('without congestion the price differs only by losses and pumping cost', () => {
     // Capacity 20: send 10/0.95 = 10.526 so B gets 10; B's price = (20 + 0.1)/0.95 = 21.158.
     const r = tick(engineFor(city(20)));

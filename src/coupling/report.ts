@@ -381,7 +381,8 @@ export function buildFlows(v: TickView): Record<string, LinkFlow> {
       flowMw: clean(net),
       forwardMw: clean(f),
       reverseMw: clean(r),
-      deliveredMw: clean(f * (1 - l.lossFraction) - r),
+      // Forward, `to` receives f less the loss and sends r; reverse, the mirror image, negative.
+      deliveredMw: clean(net >= 0 ? f * (1 - l.lossFraction) - r : f - r * (1 - l.lossFraction)),
       lossMw: clean((f + r) * l.lossFraction),
       capacityMw: net >= 0 ? fwdCap : revCap,
       congested: (fwdCap > 0 && f >= fwdCap - 1e-7 * (1 + fwdCap)) || (revCap > 0 && r >= revCap - 1e-7 * (1 + revCap)),

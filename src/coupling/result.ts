@@ -44,7 +44,7 @@ export const flowSchema = z
     flowMw: num.meta({ description: 'Net heat sent from `from` towards `to` (negative: the other way).' }),
     forwardMw: num.meta({ description: 'Heat sent from `from` to `to`.' }),
     reverseMw: num.meta({ description: 'Heat sent from `to` to `from`.' }),
-    deliveredMw: num.meta({ description: 'Heat arriving at the receiving zone.' }),
+    deliveredMw: num.meta({ description: 'Heat arriving at the receiving zone, net of losses; signed like flowMw (negative: arriving at `from`).' }),
     lossMw: num,
     capacityMw: num.meta({ description: 'Capacity in the direction of the flow.' }),
     congested: z.boolean(),

@@ -110,9 +110,7 @@ export function buildFlowGraph(r: DispatchResult): FlowGraph {
   const deliveredIn = new Map<string, number>();
   for (const f of Object.values(r.flows)) {
     const [from, to] = f.flowMw >= 0 ? [f.from, f.to] : [f.to, f.from];
-    // What the sending zone puts in, less the link's loss, arrives. (The result's deliveredMw is
-    // net of losses only for forward flows, so it is not used here.)
-    const delivered = Math.max(0, Math.abs(f.flowMw) - Math.abs(f.lossMw));
+    const delivered = Math.max(0, f.flowMw >= 0 ? f.deliveredMw : -f.deliveredMw);
     deliveredIn.set(to, (deliveredIn.get(to) ?? 0) + delivered);
     link(zone(from), demandOf(to), delivered, 'heat');
     link(zone(from), node('netloss', { kind: 'netloss' }, 5), Math.abs(f.lossMw), 'loss');
