@@ -3,7 +3,7 @@
  * scheduler's rate limit, automatic-mode control with acks and timeouts, the audit trail files,
  * series units, and the HTTP routes (heartbeat, "no tick yet") over a real socket.
  */
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,6 +190,21 @@ describe('audit trail', () => {
     expect((await trail.read({ limit: 10, type: 'mode' })).map((e) => (e as { unit: string }).unit)).toEqual(['d', 'b', 'a']);
     await trail.close();
     expect(await new AuditTrail(join(dir.path, 'audit', 'nobody'), log).read({ limit: 5 })).toEqual([]);
+  });
+
+  it('with a retention, deletes the day files wholly older than it after a write, and nothing else', async () => {
+    const day = 86_400_000;
+    const now = Date.UTC(2026, 10, 21, 10);
+    const trail = new AuditTrail(join(dir.path, 'audit', 'kept-2-days'), log, 2, () => now);
+    await mkdir(trail.dir, { recursive: true });
+    await writeFile(join(trail.dir, 'notes.txt'), 'not a day file');
+    const mode = (ts: number): AuditEntry => ({ type: 'mode', ts, unit: 'u', from: 'advisory', to: 'automatic', by: 't' });
+    for (const ago of [5, 3, 2.4, 1, 0]) trail.append(mode(now - ago * day));
+    await trail.flush();
+    // 2026-11-18 ended 58 h before now: gone. 2026-11-19 ended 34 h before, within the 2 days: kept.
+    expect((await readdir(trail.dir)).sort()).toEqual(['2026-11-19.jsonl', '2026-11-20.jsonl', '2026-11-21.jsonl', 'notes.txt']);
+    expect((await trail.read({ limit: 10 })).map((e) => (now - e.ts) / day)).toEqual([0, 1, 2.4]);
+    await trail.close();
   });
 });
 

@@ -78,6 +78,8 @@ export const couplingEntrySchema = z
     ackTimeoutMs: z.number().int().min(100).default(10_000),
     /** A changed recommendation is recorded in the audit trail at most this often (default: the tick interval; 0: every one); commands, acks and status changes always. */
     auditMinGapMs: z.number().int().min(0).optional(),
+    /** Whole UTC days of audit trail kept; older day files are deleted. 0 (the default) keeps it forever, as regulators often ask for years. */
+    auditRetentionDays: z.number().int().min(0).default(0),
     /** Dispatch series (KPIs, prices, setpoints) are stored at most this often. */
     seriesIntervalMs: z.number().int().min(1000).default(10_000),
   })

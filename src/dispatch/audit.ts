@@ -3,8 +3,9 @@
  * `{dataDir}/audit/{tenant}/YYYY-MM-DD.jsonl`. Plain files in an open format, so auditors read
  * them with any tool. Lines are buffered for a moment and appended in order; a failed write
  * keeps its lines for the next attempt (bounded), so a full disk loses nothing it can recover.
+ * With a retention, day files older than it are deleted once a day, after a write.
  */
-import { appendFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.ts';
 import { auditEntrySchema, type AuditEntry, type AuditEntryType } from './schemas.ts';
@@ -28,10 +29,15 @@ export class AuditTrail {
   private dirReady = false;
   private dropped = 0;
   private lastErrorLogAt = 0;
+  /** The day retention last ran. */
+  private prunedOn: string | undefined;
 
   constructor(
     readonly dir: string,
     private readonly log: Logger,
+    /** Whole days kept; 0 keeps everything. */
+    private readonly retentionDays = 0,
+    private readonly now: () => number = Date.now,
   ) {}
 
   append(entry: AuditEntry): void {
@@ -74,6 +80,11 @@ export class AuditTrail {
         this.log.error({ dropped: this.dropped, dir: this.dir }, 'audit lines were dropped while the trail could not be written');
         this.dropped = 0;
       }
+      const today = dayOf(this.now());
+      if (this.retentionDays > 0 && this.prunedOn !== today) {
+        this.prunedOn = today;
+        await this.prune().catch((err: unknown) => this.log.warn({ err, dir: this.dir }, 'audit retention failed; retrying tomorrow'));
+      }
     } catch (err) {
       // Keep them (in order, ahead of newer lines) for the next attempt.
       this.buffer = batch.concat(this.buffer).slice(0, MAX_BUFFERED_LINES);
@@ -84,6 +95,21 @@ export class AuditTrail {
       }
       this.timer ??= setTimeout(() => void this.flush(), 1000);
     }
+  }
+
+  /** Deletes the day files wholly older than the retention; returns the days deleted. */
+  async prune(): Promise<string[]> {
+    if (this.retentionDays <= 0) return [];
+    const keepFrom = dayOf(this.now() - this.retentionDays * 86_400_000);
+    const gone: string[] = [];
+    for (const f of await readdir(this.dir)) {
+      const day = FILE.exec(f)?.[1];
+      if (day === undefined || day >= keepFrom) continue;
+      await unlink(join(this.dir, f));
+      gone.push(day);
+    }
+    if (gone.length > 0) this.log.info({ dir: this.dir, days: gone.length, keepFrom }, 'audit days past the retention deleted');
+    return gone.sort();
   }
 
   /** Entries newest first, at or after `since`, at most `limit`. */

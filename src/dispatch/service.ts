@@ -85,7 +85,7 @@ export class DispatchService {
     this.tenant = o.entry.tenant;
     this.now = o.now ?? Date.now;
     const log = o.log;
-    this.audit = new AuditTrail(join(o.dataDir, 'audit', this.tenant), log);
+    this.audit = new AuditTrail(join(o.dataDir, 'audit', this.tenant), log, o.entry.auditRetentionDays, this.now);
     this.control = new UnitControl({
       tenant: this.tenant,
       components: o.components,
