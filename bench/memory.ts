@@ -7,7 +7,7 @@
  * reading is there.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +35,6 @@ const TENANT = 'bench';
 const DEVICE_PREFIX = 'hm-';
 const METRIC = 'heat_power';
 const BIRTH = JSON.stringify({ type: 'heat_meter', firmware: 'bench', interval_s: 10, metrics: { [METRIC]: { unit: 'kW' } } });
-/** Devices per scratch identity file while registering (see registerDevices). */
-const REGISTER_SHARD = 250;
 const bin = new URL('../src/cli/querstrom.mjs', import.meta.url).pathname;
 const projectRoot = new URL('../', import.meta.url).pathname;
 
@@ -99,35 +97,11 @@ async function scrapeHeap(apiPort: number): Promise<{ heapUsed: number; heapTota
   }
 }
 
-/**
- * Registers `count` devices through IdentityRegistry.addDevice and returns their passwords by index.
- * addDevice re-reads and rewrites the whole identity file for every device (right for a CLI
- * adding one), which is quadratic at 10,000: so devices go into scratch files of REGISTER_SHARD
- * each, in parallel, which are then joined into the server's identity file and opened once as
- * a registry (its schema checks the result).
- */
+/** Registers `count` devices in the server's identity file (one batch) and returns their passwords by index. */
 async function registerDevices(dataDir: string, count: number): Promise<string[]> {
-  const shards = Math.ceil(count / REGISTER_SHARD);
-  const scratch = await mkdtemp(join(tmpdir(), 'qs-bench-identity-'));
-  try {
-    const passwords = await Promise.all(
-      Array.from({ length: shards }, async (_, s) => {
-        const registry = await IdentityRegistry.open(join(scratch, `shard-${s}.json`));
-        const first = s * REGISTER_SHARD;
-        const ids = Array.from({ length: Math.min(REGISTER_SHARD, count - first) }, (_, k) => `${DEVICE_PREFIX}${first + k}`);
-        return Promise.all(ids.map(async (id) => (await registry.addDevice(TENANT, id, 'heat_meter')).password));
-      }),
-    );
-    const devices: unknown[] = [];
-    for (let s = 0; s < shards; s++) devices.push(...(JSON.parse(await readFile(join(scratch, `shard-${s}.json`), 'utf8')) as { devices: unknown[] }).devices);
-    await writeFile(identityFile(dataDir), JSON.stringify({ version: 1, devices, tokens: [] }), { mode: 0o600 });
-    const registry = await IdentityRegistry.open(identityFile(dataDir));
-    const listed = registry.listDevices(TENANT).length;
-    if (listed !== count) throw new Error(`identity file holds ${listed} devices, expected ${count}`);
-    return passwords.flat();
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  const registry = await IdentityRegistry.open(identityFile(dataDir));
+  const ids = Array.from({ length: count }, (_, k) => ({ device: `${DEVICE_PREFIX}${k}`, type: 'heat_meter' }));
+  return (await registry.addDevices(TENANT, ids)).map((c) => c.password);
 }
 
 interface ServerProcess {

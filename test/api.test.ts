@@ -113,11 +113,12 @@ function deps(extra: Partial<ApiDeps> = {}): ApiDeps {
     ready: async () => readyState,
     log: pino({ level: 'debug' }, { write: (line: string) => void logLines.push(line) }),
     deviceAdmin: {
-      add: async (tenant, device, type) => {
-        adminCalls.push(`add ${tenant} ${device} ${type ?? '-'}`);
-        added.add(`${tenant}/${device}`);
-        return { username: `${tenant}/${device}`, password: randomBytes(8).toString('hex') };
-      },
+      add: async (tenant, devices) =>
+        devices.map(({ device, type }) => {
+          adminCalls.push(`add ${tenant} ${device} ${type ?? '-'}`);
+          added.add(`${tenant}/${device}`);
+          return { device, username: `${tenant}/${device}`, password: randomBytes(8).toString('hex') };
+        }),
       revoke: async (tenant, device) => {
         adminCalls.push(`revoke ${tenant} ${device}`);
         return added.delete(`${tenant}/${device}`);
@@ -563,6 +564,7 @@ describe('OpenAPI', () => {
         'GET /openapi.json',
         'GET /api/v1/devices',
         'POST /api/v1/devices',
+        'POST /api/v1/devices/batch',
         'GET /api/v1/devices/{device}',
         'DELETE /api/v1/devices/{device}',
         'GET /api/v1/series',

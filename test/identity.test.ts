@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { IdentityRegistry } from '../src/identity/index.ts';
+import { IdentityRegistry, parseDeviceList } from '../src/identity/index.ts';
 
 let dir: string;
 beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'qs-id-'))));
@@ -55,6 +55,57 @@ describe('IdentityRegistry', () => {
     expect(await readFile(join(dir, 'identity.json'), 'utf8')).not.toContain(t.token);
     await r.revokeToken(t.id);
     expect(r.verifyToken(t.token)).toBeNull();
+  });
+});
+
+describe('IdentityRegistry batches', () => {
+  it('registers a list in one write, each with its own password, in the order given', async () => {
+    const r = await IdentityRegistry.open(join(dir, 'identity.json'));
+    const creds = await r.addDevices('a', [{ device: 'hm-1', type: 'heat_meter' }, { device: 'hm-2' }, { device: 'hp-1', type: 'heat_pump' }]);
+    expect(creds.map((c) => c.username)).toEqual(['a/hm-1', 'a/hm-2', 'a/hp-1']);
+    expect(new Set(creds.map((c) => c.password)).size).toBe(3);
+    const again = await IdentityRegistry.open(join(dir, 'identity.json'));
+    for (const c of creds) expect(await again.verifyDevice(c.username, c.password)).toEqual({ tenant: 'a', device: c.device });
+    expect(again.listDevices('a').map((d) => [d.device, d.type])).toEqual([['hm-1', 'heat_meter'], ['hm-2', undefined], ['hp-1', 'heat_pump']]);
+  });
+
+  it('refuses the whole list for one active, repeated, reserved or invalid id, and says which', async () => {
+    const r = await IdentityRegistry.open(join(dir, 'identity.json'));
+    await r.addDevice('a', 'hm-1');
+    await expect(r.addDevices('a', [{ device: 'hm-9' }, { device: 'hm-1' }])).rejects.toThrow('device a/hm-1 already exists; revoke it first');
+    await expect(r.addDevices('a', [{ device: 'hm-8' }, { device: 'hm-8' }])).rejects.toThrow('device a/hm-8 is listed twice');
+    await expect(r.addDevices('a', [{ device: 'hm-7' }, { device: 'dispatch' }])).rejects.toThrow(/"dispatch" is reserved/);
+    await expect(r.addDevices('a', [{ device: 'hm-6' }, { device: 'bad id' }])).rejects.toThrow(/^device "bad id": ids are 1-64 chars/);
+    await expect(r.addDevices('bad tenant', [{ device: 'hm-5' }])).rejects.toThrow(/^tenant "bad tenant"/);
+    expect((await IdentityRegistry.open(join(dir, 'identity.json'))).listDevices('a').map((d) => d.device)).toEqual(['hm-1']);
+    // A revoked id may be issued again, in a batch as alone.
+    await r.revokeDevice('a', 'hm-1');
+    const [c] = await r.addDevices('a', [{ device: 'hm-1' }]);
+    expect(await r.verifyDevice('a/hm-1', c!.password)).toEqual({ tenant: 'a', device: 'hm-1' });
+    expect(await r.addDevices('a', [])).toEqual([]);
+  });
+});
+
+describe('device lists (CSV)', () => {
+  it('reads a spreadsheet export: semicolons, quotes, a BOM, extra columns and comments', () => {
+    const list = parseDeviceList('\uFEFFDevice;Type;Location\n"hm-1";heat_meter;Nord\n\n# spare meters follow\nhm-2;;Süd\n');
+    expect(list).toEqual({ devices: [{ device: 'hm-1', type: 'heat_meter' }, { device: 'hm-2' }], problems: [] });
+    expect(parseDeviceList('device,type\nhp-1,heat_pump\n').devices).toEqual([{ device: 'hp-1', type: 'heat_pump' }]);
+  });
+
+  it('names every problem by line and keeps none of the list', () => {
+    const list = parseDeviceList('device,type\nhm-1,heat_meter\nhm 2,heat_meter\nhm-1,\nhm-3,boiler2\ndispatch,\n');
+    expect(list.devices).toEqual([]);
+    expect(list.problems).toEqual([
+      'line 3: device "hm 2": ids are 1-64 chars of A-Z a-z 0-9 _ . - and start with a letter or digit',
+      'line 4: device "hm-1" is listed twice (first on line 2)',
+      expect.stringMatching(/^line 5: unknown type "boiler2"; one of heat_meter, /),
+      'line 6: device "dispatch" is reserved for server topics',
+    ]);
+    expect(parseDeviceList('id,type\nhm-1,\n').problems).toEqual(['the header row has no "device" column (it has: id, type)']);
+    expect(parseDeviceList('device\n"hm-1\n').problems[0]).toMatch(/^line 2: Quote Not Closed/);
+    expect(parseDeviceList('device,type\nhm-1,heat_meter,extra\n').problems[0]).toBe('line 2: Invalid Record Length: columns length is 2, got 3 on line 2');
+    expect(parseDeviceList('').problems[0]).toMatch(/^no devices listed/);
   });
 });
 

@@ -6,8 +6,11 @@ import type { TokenVerifier } from '../identity/types.ts';
 import type { Store } from '../store/types.ts';
 
 export interface DeviceAdmin {
-  /** Issues credentials for a new gateway. Throw an error with `statusCode: 409` when it already exists. */
-  add(tenant: string, device: string, type?: string): Promise<{ username: string; password: string }>;
+  /**
+   * Issues credentials for new gateways, all or none, in the order given. Throw an error with
+   * `statusCode: 409` when one already exists.
+   */
+  add(tenant: string, devices: ReadonlyArray<{ device: string; type?: string | undefined }>): Promise<Array<{ device: string; username: string; password: string }>>;
   /** Resolves false when there is no such active device. */
   revoke(tenant: string, device: string): Promise<boolean>;
 }

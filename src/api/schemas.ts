@@ -26,6 +26,8 @@ export const apiLimits = {
   defaultRangeMs: 24 * 3600_000,
   maxDeadLetterLimit: 1000,
   defaultDeadLetterLimit: 100,
+  /** Gateways registered by one batch request. */
+  maxDevicesPerBatch: 10_000,
 } as const;
 
 // ---------------------------------------------------------------- parsing helpers (pure)
@@ -162,6 +164,16 @@ export const addDeviceBodySchema = z
   })
   .strict();
 
+export const addDevicesBodySchema = z
+  .object({
+    devices: z
+      .array(addDeviceBodySchema)
+      .min(1)
+      .max(apiLimits.maxDevicesPerBatch)
+      .meta({ description: `1 to ${apiLimits.maxDevicesPerBatch} gateways, registered all or none` }),
+  })
+  .strict();
+
 // ---------------------------------------------------------------- response schemas
 
 export const errorSchema = component(
@@ -284,5 +296,7 @@ export const deviceCredentialsSchema = component(
     })
     .meta({ description: 'Credentials for a new gateway' }),
 );
+
+export const deviceCredentialsListSchema = component('DeviceCredentialsList', z.object({ devices: z.array(deviceCredentialsSchema) }));
 
 export const deviceRevokedSchema = component('DeviceRevoked', z.object({ device: z.string(), revoked: z.literal(true) }));

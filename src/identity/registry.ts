@@ -50,10 +50,20 @@ export interface DeviceCredentials {
   password: string;
 }
 
+export interface NewDevice {
+  device: string;
+  type?: string | undefined;
+}
+
 /** Server-published topic roots under a tenant; a device of that name could spoof them. */
 export const RESERVED_DEVICE_IDS = new Set(['dispatch', 'alarms', 'server']);
 
 const usernameOf = (tenant: string, device: string) => `${tenant}/${device}`;
+
+function checkId(what: string, id: string): void {
+  const r = idSchema.safeParse(id);
+  if (!r.success) throw new Error(`${what} "${id}": ${r.error.issues[0]?.message ?? 'invalid id'}`);
+}
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
 async function hashSecret(secret: string): Promise<string> {
@@ -159,18 +169,36 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
   }
 
   async addDevice(tenant: string, device: string, type?: string): Promise<DeviceCredentials> {
-    idSchema.parse(tenant);
-    idSchema.parse(device);
-    if (RESERVED_DEVICE_IDS.has(device)) throw new Error(`"${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)`);
-    const password = randomBytes(24).toString('base64url');
-    const secret = await hashSecret(password);
+    return (await this.addDevices(tenant, [{ device, ...(type ? { type } : {}) }]))[0]!;
+  }
+
+  /**
+   * Registers devices in one write of the file, all or none: a bad id, a reserved one, a repeat
+   * in the list or an active device of the same id refuses the whole list. Each password is
+   * returned once; only its hash is stored.
+   */
+  async addDevices(tenant: string, devices: ReadonlyArray<NewDevice>): Promise<DeviceCredentials[]> {
+    checkId('tenant', tenant);
+    if (devices.length === 0) return [];
+    const seen = new Set<string>();
+    for (const { device } of devices) {
+      checkId('device', device);
+      if (RESERVED_DEVICE_IDS.has(device)) throw new Error(`"${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)`);
+      if (seen.has(device)) throw new Error(`device ${tenant}/${device} is listed twice`);
+      seen.add(device);
+    }
+    const passwords = devices.map(() => randomBytes(24).toString('base64url'));
+    // scrypt runs on libuv's thread pool, so the hashes are computed in parallel.
+    const secrets = await Promise.all(passwords.map(hashSecret));
     await this.mutate((data) => {
-      const existing = data.devices.find((d) => d.tenant === tenant && d.device === device);
-      if (existing && !existing.revokedAt) throw new Error(`device ${tenant}/${device} already exists; revoke it first to issue new credentials`);
-      data.devices = data.devices.filter((d) => !(d.tenant === tenant && d.device === device));
-      data.devices.push({ tenant, device, ...(type ? { type } : {}), secret, createdAt: Date.now() });
+      const active = data.devices.filter((d) => d.tenant === tenant && !d.revokedAt && seen.has(d.device)).map((d) => d.device);
+      if (active.length === 1) throw new Error(`device ${tenant}/${active[0]} already exists; revoke it first to issue new credentials`);
+      if (active.length > 1) throw new Error(`${active.length} devices already exist (${active.slice(0, 5).join(', ')}${active.length > 5 ? ', ...' : ''}); revoke them first to issue new credentials`);
+      data.devices = data.devices.filter((d) => !(d.tenant === tenant && seen.has(d.device)));
+      const createdAt = Date.now();
+      devices.forEach(({ device, type }, i) => data.devices.push({ tenant, device, ...(type ? { type } : {}), secret: secrets[i]!, createdAt }));
     });
-    return { tenant, device, username: usernameOf(tenant, device), password };
+    return devices.map(({ device }, i) => ({ tenant, device, username: usernameOf(tenant, device), password: passwords[i]! }));
   }
 
   async revokeDevice(tenant: string, device: string): Promise<boolean> {

@@ -106,8 +106,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         {
           ...coreApiDeps(core, registry, log, () => true),
           deviceAdmin: {
-            add: (tenant, device, type) =>
-              registry.addDevice(tenant, device, type).catch((err: Error) => {
+            add: (tenant, devices) =>
+              registry.addDevices(tenant, devices).catch((err: Error) => {
                 throw new ApiError(409, 'conflict', err.message);
               }),
             revoke: (tenant, device) => registry.revokeDevice(tenant, device),

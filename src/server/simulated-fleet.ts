@@ -25,15 +25,11 @@ export async function provisionSimulatedDevices(
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} is unreadable: ${(err as Error).message}`);
   }
   const active = new Set(registry.listDevices(tenant).filter((d) => !d.revokedAt).map((d) => d.device));
-  let changed = false;
-  for (const d of devices) {
-    const key = `${tenant}/${d.device}`;
-    if (known[key] && active.has(d.device)) continue;
-    if (active.has(d.device)) await registry.revokeDevice(tenant, d.device);
-    known[key] = (await registry.addDevice(tenant, d.device, d.type)).password;
-    changed = true;
-  }
-  if (changed) {
+  const missing = devices.filter((d) => !(known[`${tenant}/${d.device}`] && active.has(d.device)));
+  // Active without a known password: its credentials are lost, so it gets new ones.
+  for (const d of missing) if (active.has(d.device)) await registry.revokeDevice(tenant, d.device);
+  for (const c of await registry.addDevices(tenant, missing)) known[`${tenant}/${c.device}`] = c.password;
+  if (missing.length > 0) {
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, JSON.stringify(known, null, 2) + '\n', { mode: 0o600 });
   }

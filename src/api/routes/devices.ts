@@ -4,9 +4,11 @@ import type { z } from 'zod';
 import type { DeviceStatus } from '../../devices/types.ts';
 import { requireIdentity } from '../auth.ts';
 import type { ApiDeps, DeviceAdmin } from '../deps.ts';
-import { notFound } from '../errors.ts';
+import { ApiError, notFound } from '../errors.ts';
 import {
   addDeviceBodySchema,
+  addDevicesBodySchema,
+  deviceCredentialsListSchema,
   deviceCredentialsSchema,
   deviceListSchema,
   deviceParamsSchema,
@@ -89,10 +91,35 @@ async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Prom
     },
     async (request, reply) => {
       const { tenant } = requireIdentity(request);
-      const { device, type } = request.body;
-      const credentials = await admin.add(tenant, device, type);
+      const { device } = request.body;
+      const [credentials] = await admin.add(tenant, [request.body]);
       request.log.info({ tenant, device }, 'device credentials issued');
-      return reply.code(201).send({ device, username: credentials.username, password: credentials.password });
+      return reply.code(201).send({ device, username: credentials!.username, password: credentials!.password });
+    },
+  );
+
+  r.post(
+    '/devices/batch',
+    {
+      schema: {
+        summary: 'Register many gateways at once, all or none, and issue their MQTT credentials (admin)',
+        description: 'For a roll-out from an asset list. The passwords are returned once, in the order given; only their hashes are stored. One id that is invalid, listed twice or already active refuses the whole batch.',
+        tags: ['devices'],
+        body: addDevicesBodySchema,
+        response: { 201: deviceCredentialsListSchema, ...adminErrors, 409: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { tenant } = requireIdentity(request);
+      const { devices } = request.body;
+      const seen = new Set<string>();
+      devices.forEach(({ device }, i) => {
+        if (seen.has(device)) throw new ApiError(400, 'bad_request', `device "${device}" is listed twice`, { field: `devices.${i}.device` });
+        seen.add(device);
+      });
+      const credentials = await admin.add(tenant, devices);
+      request.log.info({ tenant, devices: credentials.length }, 'device credentials issued in a batch');
+      return reply.code(201).send({ devices: credentials.map(({ device, username, password }) => ({ device, username, password })) });
     },
   );
 

@@ -1,5 +1,7 @@
+import { open, readFile, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { deviceTypes, formatTopic } from '../../contract/index.ts';
+import { parseDeviceList } from '../../identity/index.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_TENANT, fail, openRegistry } from './common.ts';
 
 /** A sample the engineer can paste: valid against the contract, with explicit units. */
@@ -43,6 +45,34 @@ export function registerDeviceCommand(program: Command): void {
           '',
         ].join('\n'),
       );
+    });
+
+  device
+    .command('import <file>')
+    .description('register every device of a CSV list (header row with "device" and optionally "type"), all or none, and write their credentials')
+    .option('--tenant <tenant>', 'municipality the devices belong to', DEFAULT_TENANT)
+    .option('--data-dir <dir>', 'server data directory', DEFAULT_DATA_DIR)
+    .option('--out <file>', 'write the credentials as CSV to this new file (mode 600) instead of stdout')
+    .option('--json', 'print the credentials as JSON instead of CSV')
+    .action(async (file: string, o: { tenant: string; dataDir: string; out?: string; json?: boolean }) => {
+      const text = await readFile(file, 'utf8').catch((err: Error) => fail(`cannot read ${file}: ${err.message}`));
+      const list = parseDeviceList(text);
+      if (list.problems.length) fail(`${file}: nothing was registered:\n  ${list.problems.join('\n  ')}`);
+      // The passwords will exist nowhere else: the file is made first (never over another), private.
+      const target = o.out ? await open(o.out, 'wx', 0o600).catch((err: Error) => fail(`nothing was registered: cannot create ${o.out}: ${err.message}`)) : undefined;
+      const registry = await openRegistry(o.dataDir);
+      const creds = await registry.addDevices(o.tenant, list.devices).catch(async (err: Error) => {
+        await target?.close();
+        if (o.out) await rm(o.out, { force: true });
+        return fail(`nothing was registered: ${err.message}`);
+      });
+      const out = o.json ? JSON.stringify(creds) + '\n' : ['device,username,password', ...creds.map((c) => `${c.device},${c.username},${c.password}`)].join('\n') + '\n';
+      if (target) {
+        await target.writeFile(out);
+        await target.sync();
+        await target.close();
+      } else process.stdout.write(out);
+      process.stderr.write(`${creds.length} devices registered in ${o.tenant}${o.out ? `; credentials (shown once) in ${o.out}` : ''}\n`);
     });
 
   device

@@ -1,0 +1,123 @@
+/**
+ * Rolling out many gateways at once: `querstrom device import` registers a CSV list into a
+ * running server's data directory (the server picks up the identity file), and the admin API
+ * takes a batch. Both are all or none. Imported credentials are then used by real MQTT clients
+ * (mosquitto_pub and mqtt.js) against the real broker.
+ */
+import { execFile } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../src/server/index.ts';
+import { api, connectDevice, startTestServer, tempDir, waitFor } from './helpers/server.ts';
+
+const run = promisify(execFile);
+const bin = new URL('../src/cli/querstrom.mjs', import.meta.url).pathname;
+const TENANT = 'stadt-a';
+
+describe('bulk registration of gateways', () => {
+  let server: RunningServer;
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let admin: string;
+  let reader: string;
+
+  /** The CLI against the server's data directory; resolves with its exit code and output. */
+  const importList = async (name: string, csv: string, out?: string) => {
+    const file = join(dir.path, name);
+    await writeFile(file, csv);
+    return run(process.execPath, [bin, 'device', 'import', file, '--tenant', TENANT, '--data-dir', dir.path, ...(out ? ['--out', join(dir.path, out)] : [])]).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+    );
+  };
+  const registered = async () => {
+    await server.registry.reload();
+    return server.registry
+      .listDevices(TENANT)
+      .filter((d) => !d.revokedAt)
+      .map((d) => d.device)
+      .sort();
+  };
+  const exists = (name: string) => stat(join(dir.path, name)).then(() => true, () => false);
+
+  beforeAll(async () => {
+    dir = await tempDir('qs-import-');
+    server = await startTestServer(dir.path);
+    admin = (await server.registry.addToken(TENANT, 'admin')).token;
+    reader = (await server.registry.addToken(TENANT, 'read')).token;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await dir?.remove();
+  });
+
+  it('imports a spreadsheet list with the CLI; the credentials file is private and a gateway publishes with it at once', async () => {
+    const ok = await importList('rollout.csv', 'Device;Type;Location\nhm-101;heat_meter;Nord\n"hm-102";heat_meter;Süd\nhp-7;heat_pump;\n', 'rollout-credentials.csv');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/3 devices registered in stadt-a; credentials \(shown once\) in .*rollout-credentials\.csv/);
+    const credsFile = join(dir.path, 'rollout-credentials.csv');
+    expect((await stat(credsFile)).mode & 0o777).toBe(0o600);
+    const [header, ...rows] = (await readFile(credsFile, 'utf8')).trim().split('\n');
+    expect(header).toBe('device,username,password');
+    const creds = Object.fromEntries(rows.map((r) => r.split(',')).map(([device, username, password]) => [device!, { username: username!, password: password! }]));
+    expect(Object.keys(creds)).toEqual(['hm-101', 'hm-102', 'hp-7']);
+    expect(creds['hm-102']!.username).toBe('stadt-a/hm-102');
+
+    // The running server reads the identity file the CLI wrote; a foreign client publishes with the new password.
+    const ts = Date.now() - 1000;
+    const payload = JSON.stringify({ seq: 1, samples: [{ ts, metrics: { heat_power: 812.5 } }], units: { heat_power: 'kW' } });
+    const pub = ['-h', '127.0.0.1', '-p', String(server.broker.tcpPort), '-V', 'mqttv311', '-q', '1', '-i', 'stadt-a/hm-102', '-u', 'stadt-a/hm-102', '-P', creds['hm-102']!.password, '-t', 'qs/v1/stadt-a/hm-102/data', '-m', payload];
+    await waitFor(() => run('mosquitto_pub', pub).then(() => true, () => false), 10_000, 200);
+    const latest = await waitFor(async () => (await api(server.apiPort!, '/api/v1/latest?device=hm-102&metric=heat_power', reader)).body.readings?.[0]);
+    expect(latest).toMatchObject({ value: 812.5, unit: 'kW', ts });
+    expect(await registered()).toEqual(['hm-101', 'hm-102', 'hp-7']);
+  });
+
+  it('refuses a list with problems, a list naming an active device, and an existing credentials file, registering none', async () => {
+    const bad = await importList('bad.csv', 'device,type\nhm-201,heat_meter\nhm 202,heat_meter\nhm-201,\nhm-203,boiler2\n', 'bad-credentials.csv');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('nothing was registered');
+    expect(bad.stderr).toContain('line 3: device "hm 202"');
+    expect(bad.stderr).toContain('line 4: device "hm-201" is listed twice (first on line 2)');
+    expect(bad.stderr).toContain('line 5: unknown type "boiler2"');
+    expect(await exists('bad-credentials.csv')).toBe(false);
+
+    const clash = await importList('clash.csv', 'device\nhm-301\nhm-101\n', 'clash-credentials.csv');
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain('nothing was registered: device stadt-a/hm-101 already exists; revoke it first');
+    expect(await exists('clash-credentials.csv')).toBe(false);
+
+    const overwrite = await importList('more.csv', 'device\nhm-401\n', 'rollout-credentials.csv');
+    expect(overwrite.code).toBe(1);
+    expect(overwrite.stderr).toMatch(/nothing was registered: cannot create .*rollout-credentials\.csv: EEXIST/);
+
+    expect(await registered()).toEqual(['hm-101', 'hm-102', 'hp-7']);
+  });
+
+  it('registers a batch through the admin API, all or none; each gateway connects with its password', async () => {
+    const batch = (devices: unknown, token = admin) => api(server.apiPort!, '/api/v1/devices/batch', token, { method: 'POST', body: JSON.stringify({ devices }) });
+    const created = await batch([{ device: 'gw-1', type: 'gateway' }, { device: 'gw-2' }]);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.devices.map((d: { device: string; username: string }) => [d.device, d.username])).toEqual([
+      ['gw-1', 'stadt-a/gw-1'],
+      ['gw-2', 'stadt-a/gw-2'],
+    ]);
+    const client = await connectDevice(server.broker.tcpPort!, TENANT, 'gw-2', created.body.devices[1].password);
+    client.end(true);
+
+    const conflict = await batch([{ device: 'gw-3' }, { device: 'gw-1' }]);
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.message).toContain('gw-1 already exists');
+    const twice = await batch([{ device: 'gw-4' }, { device: 'gw-4' }]);
+    expect(twice.status).toBe(400);
+    expect(twice.body.field).toBe('devices.1.device');
+    const badId = await batch([{ device: 'gw-5' }, { device: 'bad id' }]);
+    expect(badId.status).toBe(400);
+    expect(badId.body.field).toBe('devices.1.device');
+    expect((await batch([])).status).toBe(400);
+    expect((await batch([{ device: 'gw-6' }], reader)).status).toBe(403);
+    expect((await registered()).filter((d) => d.startsWith('gw-'))).toEqual(['gw-1', 'gw-2']);
+  });
+});
