@@ -171,6 +171,9 @@ describe('web dashboard in Chromium', () => {
       // Paused, the picture holds one tick: each carrier that tick carries is drawn in its own class
       // (colour). Which carriers flow is the market's choice: the heat pump on data-centre waste heat
       // stops when power is dear, but the must-run waste CHP always sends waste and electricity.
+      // Pause on a tick the recorder saw: one no older than the first it received.
+      const recordedFrom = await waitFor(() => streamed.byTick.size > 0 && Math.min(...streamed.byTick.keys()));
+      await page.waitForFunction((t) => Number(/Tick (\d+)/.exec(document.querySelector('#flows-tick')?.textContent ?? '')?.[1]) >= t, recordedFrom, { timeout: 15_000 });
       await page.getByRole('button', { name: 'Pause updates' }).click();
       const paused = Number(/Tick (\d+)/.exec((await page.textContent('#flows-tick')) ?? '')?.[1]);
       const sent = await waitFor(async () => streamed.byTick.get(paused));
