@@ -17,7 +17,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInfluxStore, QueryNotSupportedError, readingToLine, type InfluxStore, type StoreLog } from '../src/store/influx/index.ts';
 import type { Reading } from '../src/store/types.ts';
-import { freePort, VictoriaMetrics } from '../src/scaleout/testing.ts';
+import { freePort, until, VictoriaMetrics } from '../src/scaleout/testing.ts';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,22 +31,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'qs-influx-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-
-async function waitFor<T>(what: string | (() => string), fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
 }
 
 /** Every sample of the tenant grouped by device|metric|unit, as [ts, value] pairs. */
@@ -63,7 +47,7 @@ async function samplesOf(vm: VictoriaMetrics, tenant: string): Promise<Map<strin
 
 /** Polls until at least `expected` samples are visible, then returns them. */
 function waitForSamples(vm: VictoriaMetrics, tenant: string, expected: number, timeoutMs = 20_000): Promise<Map<string, Array<[number, number]>>> {
-  return waitFor(`${expected} samples of ${tenant}`, async () => {
+  return until(`${expected} samples of ${tenant}`, async () => {
     const s = await samplesOf(vm, tenant);
     let n = 0;
     for (const list of s.values()) n += list.length;
@@ -229,14 +213,14 @@ describe('influx store against victoria-metrics', () => {
       } else res.writeHead(503).end('overloaded');
     });
     const partly = await openInfluxStore({ url: flaky.url, ...influxOpts, spoolDir: dir, probeMinMs: 50, probeMaxMs: 100 });
-    await waitFor('two batches resent', () => (partly.stats().resent === 1_000 && !partly.stats().serverUp ? true : undefined));
+    await until('two batches resent', () => (partly.stats().resent === 1_000 && !partly.stats().serverUp ? true : undefined));
     expect(partly.stats().spoolLines).toBe(2_000);
     await partly.close();
     expect(flakyLines.size).toBe(1_000);
 
     // Pointed at the right server, the rest of the spool drains, in order, each batch once.
     const fixed = await openInfluxStore({ url: vm.url, ...influxOpts, spoolDir: dir, metrics: reg });
-    await waitFor('spool drained', () => (fixed.stats().spoolBytes === 0 ? true : undefined));
+    await until('spool drained', () => (fixed.stats().spoolBytes === 0 ? true : undefined));
     expect(fixed.stats()).toMatchObject({ resent: 2_000, spoolLines: 0, written: 0 });
     expect(await readdir(join(dir, 'spool'))).toEqual([]);
     await fixed.close();
@@ -268,7 +252,7 @@ describe('influx store against victoria-metrics', () => {
     for (let i = 0; i < 20; i++) calls.push(store.writeReadings(readings.slice(i * 100, i * 100 + 100)).then(() => resolved++));
     calls.push(store.writeReadings(readings.slice(2_000)).then(() => resolved++)); // one call bigger than the whole queue
 
-    await waitFor('first batch at the server', () => (held.length === 1 ? true : undefined));
+    await until('first batch at the server', () => (held.length === 1 ? true : undefined));
     await sleep(100);
     const s = store.stats();
     expect(s.inFlight).toBe(100);
@@ -363,7 +347,7 @@ describe('influx store: outage and crash', () => {
     expect(resolvedWhileDown).toBeGreaterThan(20);
     expect(during.serverUp).toBe(false);
     expect(during.spooled).toBeGreaterThan(resolvedWhileDown * perCall * 0.9);
-    await waitFor('spool drained', () => (store.stats().spoolBytes === 0 && store.stats().spoolLines === 0 ? true : undefined), 20_000);
+    await until('spool drained', () => (store.stats().spoolBytes === 0 && store.stats().spoolLines === 0 ? true : undefined), 20_000);
     const s = store.stats();
     expect(s.serverUp).toBe(true);
     expect(s.written + s.spooled).toBe(written.length);
@@ -398,7 +382,7 @@ for (let i = 0; ; i++) {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     let acked = 0;
     createInterface({ input: child.stdout! }).on('line', (l) => (acked = Number(l.split(' ')[1])));
-    await waitFor(() => `child acks (${stderr})`, () => (acked >= 5_000 ? true : undefined), 30_000, 20);
+    await until(() => `child acks (${stderr})`, () => (acked >= 5_000 ? true : undefined), 30_000, 20);
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
@@ -423,7 +407,7 @@ for (let i = 0; ; i++) {
     const store: InfluxStore = await openInfluxStore({ url: vm.url, ...influxOpts, spoolDir, log });
     const markers = await store.appliedWalMarkers();
     expect(markers[0]!.batch).toBeGreaterThanOrEqual(ackedAtKill / 250 - 1);
-    await waitFor('spool drained', () => (store.stats().spoolBytes === 0 ? true : undefined), 20_000);
+    await until('spool drained', () => (store.stats().spoolBytes === 0 ? true : undefined), 20_000);
     expect(log.entries.some((e) => e.level === 'warn' && /torn tail/.test(e.msg))).toBe(true);
     const resent = store.stats().resent;
     expect(resent).toBeGreaterThanOrEqual(ackedAtKill);

@@ -29,7 +29,11 @@ export async function freePort(): Promise<number> {
 
 class Fatal extends Error {}
 
-async function until<T>(what: () => string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 50): Promise<T> {
+/**
+ * Polls fn until it returns a value (not undefined or false). Errors count as "not yet" and the
+ * last one is quoted on timeout, except a Fatal one, which ends the wait at once.
+ */
+export async function until<T>(what: string | (() => string), fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -40,7 +44,7 @@ async function until<T>(what: () => string, fn: () => Promise<T | undefined | fa
       if (err instanceof Fatal) throw err;
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}${last ? `: ${String(last)}` : ''}`);
     await sleep(everyMs);
   }
 }

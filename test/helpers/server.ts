@@ -83,12 +83,4 @@ export async function api<T = any>(port: number, path: string, token: string, in
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, stepMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting for condition');
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
+export { waitFor } from './wait.ts';
