@@ -16,6 +16,8 @@ const scrypt = promisify(scryptCb) as (pw: string | Buffer, salt: Buffer, keylen
  * cheap offline checks while keeping a 5,000-device reconnect storm affordable.
  */
 const SCRYPT = { N: 1024, r: 8, p: 1, keylen: 32 } as const;
+/** Hashes of one batch computed at a time (libuv's pool has 4 threads by default). */
+const HASH_WORKERS = 2;
 
 const deviceRecordSchema = z.object({
   tenant: idSchema,
@@ -188,8 +190,17 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
       seen.add(device);
     }
     const passwords = devices.map(() => randomBytes(24).toString('base64url'));
-    // scrypt runs on libuv's thread pool, so the hashes are computed in parallel.
-    const secrets = await Promise.all(passwords.map(hashSecret));
+    // scrypt runs on libuv's small thread pool, which the store's fsyncs share: a long list keeps
+    // only HASH_WORKERS of its threads busy, so ingest does not wait behind a roll-out.
+    const secrets = new Array<string>(devices.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < passwords.length) {
+        const i = next++;
+        secrets[i] = await hashSecret(passwords[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HASH_WORKERS, passwords.length) }, worker));
     await this.mutate((data) => {
       const active = data.devices.filter((d) => d.tenant === tenant && !d.revokedAt && seen.has(d.device)).map((d) => d.device);
       if (active.length === 1) throw new Error(`device ${tenant}/${active[0]} already exists; revoke it first to issue new credentials`);
