@@ -66,6 +66,7 @@ function checkId(what: string, id: string): void {
   const r = idSchema.safeParse(id);
   if (!r.success) throw new Error(`${what} "${id}": ${r.error.issues[0]?.message ?? 'invalid id'}`);
 }
+
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
 async function hashSecret(secret: string): Promise<string> {
