@@ -565,6 +565,7 @@ describe('OpenAPI', () => {
         'GET /api/v1/devices',
         'POST /api/v1/devices',
         'POST /api/v1/devices/batch',
+        'POST /api/v1/devices/import',
         'GET /api/v1/devices/{device}',
         'DELETE /api/v1/devices/{device}',
         'GET /api/v1/series',

@@ -120,4 +120,28 @@ describe('bulk registration of gateways', () => {
     expect((await batch([{ device: 'gw-6' }], reader)).status).toBe(403);
     expect((await registered()).filter((d) => d.startsWith('gw-'))).toEqual(['gw-1', 'gw-2']);
   });
+
+  it('takes the CSV list itself through the admin API, naming every problem by line', async () => {
+    const post = (csv: string, token = admin, type = 'text/csv') => api(server.apiPort!, '/api/v1/devices/import', token, { method: 'POST', headers: { 'content-type': type }, body: csv });
+    const created = await post('device;type;room\nwm-1;heat_meter;cellar\nwm-2;;\n');
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.devices.map((d: { username: string }) => d.username)).toEqual(['stadt-a/wm-1', 'stadt-a/wm-2']);
+    const client = await connectDevice(server.broker.tcpPort!, TENANT, 'wm-1', created.body.devices[0].password);
+    client.end(true);
+
+    const bad = await post('device,type\nwm-3,heat_meter\nwm 4,\nwm-3,\n');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toBe('nothing was registered: line 3: device "wm 4": ids are 1-64 chars of A-Z a-z 0-9 _ . - and start with a letter or digit (and 1 more problems)');
+    expect(bad.body.issues.map((i: { message: string }) => i.message)).toEqual([expect.stringMatching(/^line 3: /), 'line 4: device "wm-3" is listed twice (first on line 2)']);
+    expect((await post('device\nwm-5\nwm-1\n')).status).toBe(409);
+    expect((await post('device\nwm-6\n', reader)).status).toBe(403);
+    expect((await post('{"devices":[{"device":"wm-7"}]}', admin, 'application/json')).status).toBe(400);
+    // A list larger than the API's usual 64 KB body limit is taken (up to 1 MB).
+    const csv = ['device', ...Array.from({ length: 1600 }, (_, i) => `district-north-substation-heat-meter-${String(i).padStart(5, '0')}`)].join('\n');
+    expect(csv.length).toBeGreaterThan(64 * 1024);
+    const many = await post(csv);
+    expect(many.status, JSON.stringify(many.body).slice(0, 300)).toBe(201);
+    expect(many.body.devices).toHaveLength(1600);
+    expect((await registered()).filter((d) => d.startsWith('wm-'))).toEqual(['wm-1', 'wm-2']);
+  }, 60_000);
 });

@@ -215,6 +215,38 @@ describe('web dashboard in Chromium', () => {
     });
   }, 30_000);
 
+  it('registers gateways from a CSV list, all or none, and hands out their credentials once', async () => {
+    await timed('register', async () => {
+      await page.click('nav a[data-page=devices]');
+      await page.waitForSelector('#device-import-file');
+      const submit = page.locator('form:has(#device-import-file) button[type=submit]');
+      // One bad line: nothing is registered, and every problem is named by its line.
+      await page.setInputFiles('#device-import-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('device;type\nhm-901;heat_meter\nhm 902;\nhm-901;\n') });
+      await submit.click();
+      await expect.poll(() => page.textContent('#device-import-status')).toContain('Nothing was registered');
+      expect(await page.locator('#device-import-status .problems li').allTextContents()).toEqual([
+        'line 3: device "hm 902": ids are 1-64 chars of A-Z a-z 0-9 _ . - and start with a letter or digit',
+        'line 4: device "hm-901" is listed twice (first on line 2)',
+      ]);
+      // The browser logs the refused upload (400) as a console error; that one was expected.
+      errors.length = 0;
+      await page.setInputFiles('#device-import-file', { name: 'meters.csv', mimeType: 'text/csv', buffer: Buffer.from('device;type;room\nhm-901;heat_meter;cellar\nhm-902;heat_meter;roof\n') });
+      await submit.click();
+      await expect.poll(() => page.textContent('#device-import-status')).toContain('2 gateways registered');
+      await expectAccessible(page, 'devices (registered)');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#device-import-download')]);
+      expect(download.suggestedFilename()).toBe('credentials-meters.csv');
+      const [header, ...rows] = (await readFile((await download.path())!, 'utf8')).trim().split('\n');
+      expect(header).toBe('device,username,password');
+      expect(rows.map((r) => r.split(',').slice(0, 2).join())).toEqual(['hm-901,demo/hm-901', 'hm-902,demo/hm-902']);
+      // A downloaded password works: a foreign client publishes a valid sample with it.
+      const password = rows[1]!.split(',')[2]!;
+      const sample = JSON.stringify({ seq: 1, samples: [{ ts: Date.now() - 1000, metrics: { heat_power: 640 } }], units: { heat_power: 'kW' } });
+      await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(server.mqtt), '-V', 'mqttv311', '-i', 'demo/hm-902', '-u', 'demo/hm-902', '-P', password, '-q', '1', '-t', 'qs/v1/demo/hm-902/data', '-m', sample]);
+      await waitFor(async () => (await api(server.api, '/api/v1/latest?device=hm-902&metric=heat_power', token)).body.readings?.[0]?.value === 640);
+    });
+  }, 30_000);
+
   it('switches a unit to automatic through the admin switch, and the engine takes it', async () => {
     await timed('units', async () => {
       await page.click('nav a[data-page=units]');
@@ -291,6 +323,7 @@ describe('web dashboard in Chromium', () => {
       await expectAccessible(other, 'flows (no engine)');
       await other.click('nav a[data-page=devices]');
       await expect.poll(() => other.textContent('section[aria-labelledby=devices-heading] td.empty')).toBe('No devices registered yet.');
+      expect(await other.locator('#device-import-file').count()).toBe(0);
       await other.click('nav a[data-page=scenarios]');
       await expect.poll(() => other.textContent('section[aria-labelledby=runs-heading] td.empty')).toMatch(/No runs yet/);
       expect(await other.isDisabled('form.start-form button[type=submit]')).toBe(true);

@@ -19,6 +19,8 @@ declare module 'fastify' {
     hide?: boolean;
     /** Media type of a non-JSON 200 response, e.g. the Prometheus text format. */
     produces?: string;
+    /** Media type of a non-JSON request body, e.g. a CSV list. */
+    consumes?: string;
   }
 }
 
@@ -137,7 +139,7 @@ export function buildOpenApiDocument(routes: readonly CollectedRoute[], options:
     };
     const params = [...parameters(schema.params, 'path'), ...parameters(schema.querystring, 'query')];
     if (params.length) operation.parameters = params;
-    if (isZodSchema(schema.body)) operation.requestBody = { required: true, content: { 'application/json': { schema: toSchema(schema.body, 'input') } } };
+    if (isZodSchema(schema.body)) operation.requestBody = { required: true, content: { [schema.consumes ?? 'application/json']: { schema: toSchema(schema.body, 'input') } } };
     operation.responses = responses;
     (paths[path] ??= {})[method] = operation;
   }

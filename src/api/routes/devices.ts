@@ -1,6 +1,7 @@
 /** Device status for the token's tenant, and (admin) issuing and revoking gateway credentials. */
-import type { FastifyInstance } from 'fastify';
-import type { z } from 'zod';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { parseDeviceList, type NewDevice } from '../../identity/index.ts';
 import type { DeviceStatus } from '../../devices/types.ts';
 import { requireIdentity } from '../auth.ts';
 import type { ApiDeps, DeviceAdmin } from '../deps.ts';
@@ -8,6 +9,7 @@ import { ApiError, notFound } from '../errors.ts';
 import {
   addDeviceBodySchema,
   addDevicesBodySchema,
+  apiLimits,
   deviceCredentialsListSchema,
   deviceCredentialsSchema,
   deviceListSchema,
@@ -74,6 +76,14 @@ export async function deviceRoutes(app: FastifyInstance, deps: ApiDeps): Promise
   if (deps.deviceAdmin) await deviceAdminRoutes(app, deps.deviceAdmin);
 }
 
+/** Issues the credentials of a checked list in the token's tenant. */
+async function addBatch(request: FastifyRequest, admin: DeviceAdmin, devices: ReadonlyArray<NewDevice>): Promise<z.infer<typeof deviceCredentialsListSchema>> {
+  const { tenant } = requireIdentity(request);
+  const credentials = await admin.add(tenant, devices);
+  request.log.info({ tenant, devices: credentials.length }, 'device credentials issued in a batch');
+  return { devices: credentials.map(({ device, username, password }) => ({ device, username, password })) };
+}
+
 async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const adminErrors = { 400: errorSchema, 401: errorSchema, 403: errorSchema };
@@ -98,9 +108,13 @@ async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Prom
     },
   );
 
+  // A list of up to maxDevicesPerBatch ids is larger than the API's usual body limit.
+  const batchBodyLimit = 1024 * 1024;
+
   r.post(
     '/devices/batch',
     {
+      bodyLimit: batchBodyLimit,
       schema: {
         summary: 'Register many gateways at once, all or none, and issue their MQTT credentials (admin)',
         description: 'For a roll-out from an asset list. The passwords are returned once, in the order given; only their hashes are stored. One id that is invalid, listed twice or already active refuses the whole batch.',
@@ -110,18 +124,46 @@ async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Prom
       },
     },
     async (request, reply) => {
-      const { tenant } = requireIdentity(request);
       const { devices } = request.body;
       const seen = new Set<string>();
       devices.forEach(({ device }, i) => {
         if (seen.has(device)) throw new ApiError(400, 'bad_request', `device "${device}" is listed twice`, { field: `devices.${i}.device` });
         seen.add(device);
       });
-      const credentials = await admin.add(tenant, devices);
-      request.log.info({ tenant, devices: credentials.length }, 'device credentials issued in a batch');
-      return reply.code(201).send({ devices: credentials.map(({ device, username, password }) => ({ device, username, password })) });
+      return reply.code(201).send(await addBatch(request, admin, devices));
     },
   );
+
+  // The same from the CSV an asset list or spreadsheet exports (see src/identity/device-list.ts).
+  r.register(async (csv) => {
+    csv.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: batchBodyLimit }, (_request, body, done) => done(null, body));
+    csv.withTypeProvider<ZodTypeProvider>().post(
+      '/devices/import',
+      {
+        bodyLimit: batchBodyLimit,
+        schema: {
+          summary: 'Register the gateways of a CSV list, all or none, and issue their MQTT credentials (admin)',
+          description:
+            'Body `text/csv`: a header row naming a `device` column and optionally `type` (other columns are ignored), comma or semicolon separated. Every problem is named by line in `issues`; then nothing is registered.',
+          tags: ['devices'],
+          consumes: 'text/csv',
+          body: z.string().max(batchBodyLimit),
+          response: { 201: deviceCredentialsListSchema, ...adminErrors, 409: errorSchema },
+        },
+      },
+      async (request, reply) => {
+        const list = parseDeviceList(request.body);
+        if (list.problems.length) {
+          throw new ApiError(400, 'bad_request', `nothing was registered: ${list.problems[0]}${list.problems.length > 1 ? ` (and ${list.problems.length - 1} more problems)` : ''}`, {
+            field: 'body',
+            issues: list.problems.map((message) => ({ field: 'body', message })),
+          });
+        }
+        if (list.devices.length > apiLimits.maxDevicesPerBatch) throw new ApiError(400, 'bad_request', `at most ${apiLimits.maxDevicesPerBatch} devices per list`, { field: 'body' });
+        return reply.code(201).send(await addBatch(request, admin, list.devices));
+      },
+    );
+  });
 
   r.delete(
     '/devices/:device',

@@ -20,6 +20,8 @@ export class ApiFailure extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Every problem the server named (validation errors), when it named more than one. */
+    readonly issues: ReadonlyArray<{ field: string; message: string }> = [],
   ) {
     super(message);
   }
@@ -41,7 +43,7 @@ function authHeaders(extra: Record<string, string> = {}): Record<string, string>
 
 async function failureOf(res: Response): Promise<ApiFailure> {
   const text = await res.text().catch(() => '');
-  let body: { error?: string; message?: string } = {};
+  let body: { error?: string; message?: string; issues?: Array<{ field: string; message: string }> } = {};
   try {
     body = JSON.parse(text) as typeof body;
   } catch {
@@ -49,7 +51,7 @@ async function failureOf(res: Response): Promise<ApiFailure> {
   }
   // The API answers an unknown route with "no route GET /x" (fastify's own default: "Route GET:/x not found").
   const missing = res.status === 404 && (!body.error || /^no route \w+ /.test(body.message ?? '') || /^Route \w+:/.test(body.message ?? ''));
-  return new ApiFailure(res.status, missing ? 'route_missing' : (body.error ?? String(res.status)), body.message ?? (text.slice(0, 200) || res.statusText));
+  return new ApiFailure(res.status, missing ? 'route_missing' : (body.error ?? String(res.status)), body.message ?? (text.slice(0, 200) || res.statusText), Array.isArray(body.issues) ? body.issues : []);
 }
 
 export async function request(path: string, init: RequestInit = {}): Promise<Response> {
@@ -100,7 +102,12 @@ export interface Session {
 /** Fetches a file with the token and hands it to the browser as a download. */
 export async function download(path: string, filename: string): Promise<void> {
   const res = await request(path);
-  const url = URL.createObjectURL(await res.blob());
+  saveBlob(await res.blob(), filename);
+}
+
+/** Hands data the page holds to the browser as a download. */
+export function saveBlob(blob: Blob, filename: string): void {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
   a.download = filename;

@@ -9,6 +9,7 @@ import type { PageDef } from '../page.ts';
 import type { DeadLetter, Device } from '../types.ts';
 import { badge, failureNotice, keepFocus, notice, pageHeader, section, table, type Tone } from '../ui.ts';
 import { REJECT_WINDOW_MS } from '../alarms-model.ts';
+import { registerPanel } from './device-register.ts';
 
 const MAX_ROWS = 300;
 /** Kept while the tab lives, so opening a device's details does not lose the filter. */
@@ -65,6 +66,8 @@ export const devicesPage: PageDef = {
       selected ? h('section', { class: 'panel panel-focus', 'aria-labelledby': 'device-detail-heading' }, h('h2', { id: 'device-detail-heading' }, t('devices.detailOf', { device: selected })), detailBox) : null,
       section(t('devices.recentDeadLetters'), 'dl-heading', h('p', { class: 'hint' }, t('devices.deadLettersHint')), recentBox),
       section(t('devices.list'), 'devices-heading', filters, listBox),
+      // Read tokens never see it; the server refuses them (403) anyway.
+      ctx.session.role === 'read' ? null : registerPanel(),
     );
 
     let list: Device[] = [];
