@@ -62,9 +62,15 @@ export const RESERVED_DEVICE_IDS = new Set(['dispatch', 'alarms', 'server']);
 
 const usernameOf = (tenant: string, device: string) => `${tenant}/${device}`;
 
-function checkId(what: string, id: string): void {
+/** Why `id` is not a valid tenant or device id, naming it; undefined when it is valid. */
+export function idProblem(what: 'tenant' | 'device', id: string): string | undefined {
   const r = idSchema.safeParse(id);
-  if (!r.success) throw new Error(`${what} "${id}": ${r.error.issues[0]?.message ?? 'invalid id'}`);
+  return r.success ? undefined : `${what} "${id}": ${r.error.issues[0]?.message ?? 'invalid id'}`;
+}
+
+function checkId(what: 'tenant' | 'device', id: string): void {
+  const problem = idProblem(what, id);
+  if (problem) throw new Error(problem);
 }
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
