@@ -264,6 +264,20 @@ describe('authentication and roles', () => {
     }
   });
 
+  it('a registry that fails (not refuses) is a 500 with no internal message, logged', async () => {
+    const failing = await buildApi(deps({ deviceAdmin: { add: async () => Promise.reject(new Error('EIO: i/o error, write /data/identity.json')), revoke: async () => false } }));
+    const at = await listen(failing);
+    try {
+      const post = await call('POST', '/api/v1/devices', tokens.aAdmin, { device: 'n-1' }, {}, at);
+      expect(post.status).toBe(500);
+      expect(post.body).toMatchObject({ error: 'internal', message: 'internal server error' });
+      expect(JSON.stringify(post.body)).not.toContain('EIO');
+      expect(logLines.some((l) => l.includes('EIO: i/o error'))).toBe(true);
+    } finally {
+      await failing.close();
+    }
+  });
+
   it('plugins mount under /api/v1 behind the same auth, scoped to the token tenant', async () => {
     expect((await get('/api/v1/dispatch/status', tokens.aRead)).body).toEqual({ tenant: A });
     expect((await get('/api/v1/dispatch/status', tokens.bRead)).body).toEqual({ tenant: B });

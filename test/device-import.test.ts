@@ -116,6 +116,15 @@ describe('bulk registration of gateways', () => {
     const badId = await batch([{ device: 'gw-5' }, { device: 'bad id' }]);
     expect(badId.status).toBe(400);
     expect(badId.body.field).toBe('devices.1.device');
+    const reserved = await batch([{ device: 'gw-5' }, { device: 'alarms' }]);
+    expect([reserved.status, reserved.body.field]).toEqual([400, 'devices.1.device']);
+    expect(reserved.body.message).toContain('"alarms" is reserved for server topics');
+    // One gateway: the same answers, naming the body's field.
+    const one = (device: string) => api(server.apiPort!, '/api/v1/devices', admin, { method: 'POST', body: JSON.stringify({ device }) });
+    const reservedOne = await one('dispatch');
+    expect([reservedOne.status, reservedOne.body.field]).toEqual([400, 'device']);
+    const existingOne = await one('gw-1');
+    expect([existingOne.status, existingOne.body.error]).toEqual([409, 'conflict']);
     expect((await batch([])).status).toBe(400);
     expect((await batch([{ device: 'gw-6' }], reader)).status).toBe(403);
     expect((await registered()).filter((d) => d.startsWith('gw-'))).toEqual(['gw-1', 'gw-2']);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { IdentityRegistry, parseDeviceList } from '../src/identity/index.ts';
+import { IdentityRegistry, parseDeviceList, RegistryError } from '../src/identity/index.ts';
 
 let dir: string;
 beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'qs-id-'))));
@@ -77,6 +77,12 @@ describe('IdentityRegistry batches', () => {
     await expect(r.addDevices('a', [{ device: 'hm-7' }, { device: 'dispatch' }])).rejects.toThrow(/"dispatch" is reserved/);
     await expect(r.addDevices('a', [{ device: 'hm-6' }, { device: 'bad id' }])).rejects.toThrow(/^device "bad id": ids are 1-64 chars/);
     await expect(r.addDevices('bad tenant', [{ device: 'hm-5' }])).rejects.toThrow(/^tenant "bad tenant"/);
+    // Typed, so the API answers 400 naming the entry for input, 409 for a clash with the registry.
+    const refusal = (devices: string[]) => r.addDevices('a', devices.map((device) => ({ device }))).then(() => undefined, (err: unknown) => err);
+    expect(await refusal(['hm-9', 'hm-1'])).toMatchObject({ kind: 'conflict', index: undefined });
+    expect(await refusal(['hm-8', 'hm-7', 'hm-8'])).toMatchObject({ kind: 'invalid', index: 2 });
+    expect(await refusal(['hm-7', 'dispatch'])).toMatchObject({ kind: 'invalid', index: 1 });
+    expect(await refusal(['bad id'])).toBeInstanceOf(RegistryError);
     expect((await IdentityRegistry.open(join(dir, 'identity.json'))).listDevices('a').map((d) => d.device)).toEqual(['hm-1']);
     // A revoked id may be issued again, in a batch as alone.
     await r.revokeDevice('a', 'hm-1');

@@ -7,8 +7,8 @@ import type { Store } from '../store/types.ts';
 
 export interface DeviceAdmin {
   /**
-   * Issues credentials for new gateways, all or none, in the order given. Throw an error with
-   * `statusCode: 409` when one already exists.
+   * Issues credentials for new gateways, all or none, in the order given. Refusals are thrown as
+   * the registry's `RegistryError` (invalid input or a conflict); any other error is a failure.
    */
   add(tenant: string, devices: ReadonlyArray<{ device: string; type?: string | undefined }>): Promise<Array<{ device: string; username: string; password: string }>>;
   /** Resolves false when there is no such active device. */

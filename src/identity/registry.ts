@@ -68,9 +68,25 @@ export function idProblem(what: 'tenant' | 'device', id: string): string | undef
   return r.success ? undefined : `${what} "${id}": ${r.error.issues[0]?.message ?? 'invalid id'}`;
 }
 
-function checkId(what: 'tenant' | 'device', id: string): void {
+/**
+ * Why the registry refused a change: `invalid` is the caller's input (a bad, reserved or repeated
+ * id; `index` is its place in the list), `conflict` is the registry's state (an active device of
+ * that id). Anything else thrown is a failure of the registry itself (its file).
+ */
+export class RegistryError extends Error {
+  constructor(
+    readonly kind: 'invalid' | 'conflict',
+    message: string,
+    readonly index?: number,
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+function checkId(what: 'tenant' | 'device', id: string, index?: number): void {
   const problem = idProblem(what, id);
-  if (problem) throw new Error(problem);
+  if (problem) throw new RegistryError('invalid', problem, index);
 }
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -190,12 +206,12 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
     checkId('tenant', tenant);
     if (devices.length === 0) return [];
     const seen = new Set<string>();
-    for (const { device } of devices) {
-      checkId('device', device);
-      if (RESERVED_DEVICE_IDS.has(device)) throw new Error(`"${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)`);
-      if (seen.has(device)) throw new Error(`device ${tenant}/${device} is listed twice`);
+    devices.forEach(({ device }, i) => {
+      checkId('device', device, i);
+      if (RESERVED_DEVICE_IDS.has(device)) throw new RegistryError('invalid', `"${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)`, i);
+      if (seen.has(device)) throw new RegistryError('invalid', `device ${tenant}/${device} is listed twice`, i);
       seen.add(device);
-    }
+    });
     const passwords = devices.map(() => randomBytes(24).toString('base64url'));
     // scrypt runs on libuv's small thread pool, which the store's fsyncs share: a long list keeps
     // only HASH_WORKERS of its threads busy, so ingest does not wait behind a roll-out.
@@ -210,8 +226,8 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
     await Promise.all(Array.from({ length: Math.min(HASH_WORKERS, passwords.length) }, worker));
     await this.mutate((data) => {
       const active = data.devices.filter((d) => d.tenant === tenant && !d.revokedAt && seen.has(d.device)).map((d) => d.device);
-      if (active.length === 1) throw new Error(`device ${tenant}/${active[0]} already exists; revoke it first to issue new credentials`);
-      if (active.length > 1) throw new Error(`${active.length} devices already exist (${active.slice(0, 5).join(', ')}${active.length > 5 ? ', ...' : ''}); revoke them first to issue new credentials`);
+      if (active.length === 1) throw new RegistryError('conflict', `device ${tenant}/${active[0]} already exists; revoke it first to issue new credentials`);
+      if (active.length > 1) throw new RegistryError('conflict', `${active.length} devices already exist (${active.slice(0, 5).join(', ')}${active.length > 5 ? ', ...' : ''}); revoke them first to issue new credentials`);
       data.devices = data.devices.filter((d) => !(d.tenant === tenant && seen.has(d.device)));
       const createdAt = Date.now();
       devices.forEach(({ device, type }, i) => data.devices.push({ tenant, device, ...(type ? { type } : {}), secret: secrets[i]!, createdAt }));

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { join } from 'node:path';
-import { ApiError, type ApiPlugin } from '../api/index.ts';
+import type { ApiPlugin } from '../api/index.ts';
 import { startBroker, type RunningBroker } from '../broker/index.ts';
 import type { Config } from '../config/schema.ts';
 import type { DeviceTracker } from '../devices/tracker.ts';
@@ -106,10 +106,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         {
           ...coreApiDeps(core, registry, log, () => true),
           deviceAdmin: {
-            add: (tenant, devices) =>
-              registry.addDevices(tenant, devices).catch((err: Error) => {
-                throw new ApiError(409, 'conflict', err.message);
-              }),
+            add: (tenant, devices) => registry.addDevices(tenant, devices),
             revoke: (tenant, device) => registry.revokeDevice(tenant, device),
           },
         },

@@ -1,7 +1,7 @@
 /** Device status for the token's tenant, and (admin) issuing and revoking gateway credentials. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { parseDeviceList, type NewDevice } from '../../identity/index.ts';
+import { parseDeviceList, RegistryError, type NewDevice } from '../../identity/index.ts';
 import type { DeviceStatus } from '../../devices/types.ts';
 import { requireIdentity } from '../auth.ts';
 import type { ApiDeps, DeviceAdmin } from '../deps.ts';
@@ -76,10 +76,25 @@ export async function deviceRoutes(app: FastifyInstance, deps: ApiDeps): Promise
   if (deps.deviceAdmin) await deviceAdminRoutes(app, deps.deviceAdmin);
 }
 
-/** Issues the credentials of a checked list in the token's tenant. */
-async function addBatch(request: FastifyRequest, admin: DeviceAdmin, devices: ReadonlyArray<NewDevice>): Promise<z.infer<typeof deviceCredentialsListSchema>> {
+/**
+ * Issues credentials in the token's tenant. The registry's refusals become client errors: bad
+ * input is 400, naming the entry by `fieldOf` its index; an active device of that id is 409.
+ */
+async function issue(request: FastifyRequest, admin: DeviceAdmin, devices: ReadonlyArray<NewDevice>, fieldOf: (index: number) => string) {
   const { tenant } = requireIdentity(request);
-  const credentials = await admin.add(tenant, devices);
+  try {
+    return await admin.add(tenant, devices);
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err;
+    if (err.kind === 'conflict') throw new ApiError(409, 'conflict', err.message);
+    throw new ApiError(400, 'bad_request', err.message, err.index !== undefined ? { field: fieldOf(err.index) } : {});
+  }
+}
+
+/** Issues the credentials of a list, all or none. */
+async function addBatch(request: FastifyRequest, admin: DeviceAdmin, devices: ReadonlyArray<NewDevice>, fieldOf: (index: number) => string): Promise<z.infer<typeof deviceCredentialsListSchema>> {
+  const { tenant } = requireIdentity(request);
+  const credentials = await issue(request, admin, devices, fieldOf);
   request.log.info({ tenant, devices: credentials.length }, 'device credentials issued in a batch');
   return { devices: credentials.map(({ device, username, password }) => ({ device, username, password })) };
 }
@@ -102,7 +117,7 @@ async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Prom
     async (request, reply) => {
       const { tenant } = requireIdentity(request);
       const { device } = request.body;
-      const [credentials] = await admin.add(tenant, [request.body]);
+      const [credentials] = await issue(request, admin, [request.body], () => 'device');
       request.log.info({ tenant, device }, 'device credentials issued');
       return reply.code(201).send({ device, username: credentials!.username, password: credentials!.password });
     },
@@ -124,13 +139,7 @@ async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Prom
       },
     },
     async (request, reply) => {
-      const { devices } = request.body;
-      const seen = new Set<string>();
-      devices.forEach(({ device }, i) => {
-        if (seen.has(device)) throw new ApiError(400, 'bad_request', `device "${device}" is listed twice`, { field: `devices.${i}.device` });
-        seen.add(device);
-      });
-      return reply.code(201).send(await addBatch(request, admin, devices));
+      return reply.code(201).send(await addBatch(request, admin, request.body.devices, (i) => `devices.${i}.device`));
     },
   );
 
@@ -160,7 +169,7 @@ async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Prom
           });
         }
         if (list.devices.length > apiLimits.maxDevicesPerBatch) throw new ApiError(400, 'bad_request', `at most ${apiLimits.maxDevicesPerBatch} devices per list`, { field: 'body' });
-        return reply.code(201).send(await addBatch(request, admin, list.devices));
+        return reply.code(201).send(await addBatch(request, admin, list.devices, () => 'body'));
       },
     );
   });
