@@ -41,7 +41,7 @@ function status(tenant: string, device: string, extra: Partial<DeviceStatus> = {
 }
 const deviceStatuses: DeviceStatus[] = [
   status(A, 'hm-1', { type: 'heat_meter', firmware: '1.2.0', intervalS: 60, lastSeen: T0 + 59 * MIN }),
-  status(A, 'gw-1/sub-1', { type: 'heat_pump', online: false }),
+  status(A, 'gw-1/sub-1', { type: 'heat_pump', online: false, lastSeen: T0 + 4 * MIN }),
   status(A, 'shared-1', { stale: true, rejects: 3, lastReject: { at: T0 + 5 * MIN, reason: 'samples.0.ts: expected number' } }),
   status(B, 'secret-b', { type: 'gas_chp' }),
   status(B, 'shared-1', { messages: 999 }),

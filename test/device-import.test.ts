@@ -106,6 +106,10 @@ describe('bulk registration of gateways', () => {
     ]);
     const client = await connectDevice(server.broker.tcpPort!, TENANT, 'gw-2', created.body.devices[1].password);
     client.end(true);
+    // Registered ahead of the roll-out, gw-1 is not commissioned yet: no outage, and no alarm.
+    const status = async (device: string) => (await api(server.apiPort!, `/api/v1/devices/${device}`, admin)).body.status as string;
+    expect(await status('gw-1')).toBe('never_connected');
+    await waitFor(async () => (await status('gw-2')) === 'offline', 5000, 50, 'gw-2 offline after its disconnect');
 
     const conflict = await batch([{ device: 'gw-3' }, { device: 'gw-1' }]);
     expect(conflict.status).toBe(409);

@@ -203,7 +203,9 @@ export const deviceSchema = component(
   z
     .object({
       device: z.string().meta({ description: '`gateway` or `gateway/subdevice`' }),
-      status: z.enum(['online', 'offline', 'stale']).meta({ description: 'offline: not connected; stale: connected but silent for more than 3 intervals' }),
+      status: z
+        .enum(['online', 'offline', 'stale', 'never_connected'])
+        .meta({ description: 'offline: not connected now; stale: connected but silent for more than 3 intervals; never_connected: registered, but no connection or message yet (not yet commissioned)' }),
       type: deviceTypeSchema.optional(),
       firmware: z.string().optional(),
       intervalS: z.number().optional().meta({ description: 'Nominal sample interval declared at birth, seconds' }),

@@ -24,7 +24,8 @@ import type { ZodTypeProvider } from '../zod-bridge.ts';
 type DeviceView = z.input<typeof deviceSchema>;
 
 export function deviceView(s: DeviceStatus): DeviceView {
-  const status = !s.online ? 'offline' : s.stale ? 'stale' : 'online';
+  // A gateway registered ahead of a roll-out is not commissioned yet, which is no outage.
+  const status = !s.online ? (s.lastSeen === undefined ? 'never_connected' : 'offline') : s.stale ? 'stale' : 'online';
   return { ...s, status };
 }
 

@@ -15,9 +15,11 @@ const MAX_ROWS = 300;
 /** Kept while the tab lives, so opening a device's details does not lose the filter. */
 const filterState = { text: '', status: 'all' };
 
-const statusTone: Record<Device['status'], Tone> = { online: 'ok', stale: 'warn', offline: 'bad' };
+const statusTone: Record<Device['status'], Tone> = { online: 'ok', stale: 'warn', offline: 'bad', never_connected: 'info' };
 
-const severity = (d: Device, now: number) => (d.lastReject && now - d.lastReject.at < REJECT_WINDOW_MS ? 0 : d.status === 'offline' ? 1 : d.status === 'stale' ? 2 : 3);
+/** 0..2 are problems; a gateway not yet commissioned (3) is not one, but is listed before those online. */
+const severity = (d: Device, now: number) =>
+  d.lastReject && now - d.lastReject.at < REJECT_WINDOW_MS ? 0 : d.status === 'offline' ? 1 : d.status === 'stale' ? 2 : d.status === 'never_connected' ? 3 : 4;
 
 export function statusBadge(d: Device): HTMLElement {
   return badge(statusTone[d.status], t(`device.${d.status}` as Key));
@@ -48,7 +50,7 @@ export const devicesPage: PageDef = {
     const statusFilter = h(
       'select',
       { id: 'device-status' },
-      ['all', 'problems', 'online', 'stale', 'offline', 'rejecting'].map((v) => h('option', { value: v }, t(`devices.filter.${v}` as Key))),
+      ['all', 'problems', 'online', 'stale', 'offline', 'never_connected', 'rejecting'].map((v) => h('option', { value: v }, t(`devices.filter.${v}` as Key))),
     );
     const filters = h(
       'div',
@@ -91,6 +93,7 @@ export const devicesPage: PageDef = {
         h('li', {}, badge('ok', t('devices.countOnline', { n: n('online') }))),
         h('li', {}, badge('warn', t('devices.countStale', { n: n('stale') }))),
         h('li', {}, badge('bad', t('devices.countOffline', { n: n('offline') }))),
+        n('never_connected') > 0 ? h('li', {}, badge('info', t('devices.countNeverConnected', { n: n('never_connected') }))) : null,
         h('li', {}, badge('info', t('devices.countRejecting', { n: list.filter((d) => d.rejects > 0).length }))),
       );
       keepFocus(listBox, () =>
