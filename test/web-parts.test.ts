@@ -66,7 +66,7 @@ describe('web plugin', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(res.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
-    expect(res.headers.get('content-security-policy')).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect(res.headers.get('content-security-policy')).not.toContain('unsafe-inline');
     expect(res.headers.get('cache-control')).toBe('no-cache');
     const html = await res.text();
     const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];

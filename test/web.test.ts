@@ -377,6 +377,17 @@ describe('web dashboard in Chromium', () => {
       const csv = await readFile((await download.path())!, 'utf8');
       expect(csv.split('\n')[0]).toMatch(/^time,year,/);
       expect(csv.trim().split('\n').length).toBe(21 * 24 + 1);
+      // The report opens as a blob document under the page's CSP (no inline styles but its own, by hash).
+      const [report] = await Promise.all([page.context().waitForEvent('page'), page.locator(`[data-focus="rep:${runIds[0]}"]`).click()]);
+      const reportErrors = watchErrors(report);
+      const violations: string[] = [];
+      report.on('console', (msg) => void (/Content Security Policy/i.test(msg.text()) && violations.push(msg.text())));
+      await report.waitForURL(/^blob:/);
+      await report.waitForSelector('h1');
+      expect(await report.textContent('h1')).toContain('reference-3-weeks');
+      expect(await report.evaluate(() => getComputedStyle(document.body).maxWidth)).toBe('1100px');
+      await report.close();
+      expect([...violations, ...reportErrors]).toEqual([]);
       await expectAccessible(page, 'scenarios');
       await screenshot(page, 'scenarios');
       expect(errors, errors.join('\n')).toEqual([]);

@@ -7,6 +7,7 @@
  *   charts/*.svg         dispatch stack, peak week, load duration curves, CO2 path, modes
  *   report.html          self-contained report (inline SVG, KPI tables)
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -206,6 +207,12 @@ const kpiRows: { name: string; unit: string; get: (t: TotalKpis, m: ModeKpis) =>
   { name: 'Gap to perfect foresight', unit: '%', get: (_t, m) => (m.gapToPerfectForesight === undefined ? undefined : m.gapToPerfectForesight * 100) },
 ];
 
+/** The report's only styles: one fixed <style> element, so a page's CSP can allow it by hash. */
+const REPORT_STYLE = 'body{font-family:sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222}table{border-collapse:collapse;margin:0.5rem 0 1.5rem}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th:first-child,td:first-child{text-align:left}caption{text-align:left;font-weight:bold;padding:4px 0}.meta td{text-align:left}.warn{color:#8a4b00}figure{margin:1rem 0}svg{max-width:100%;height:auto}';
+
+/** CSP source expression allowing the report's <style> (and no other inline style). */
+export const reportStyleCspSource = `'sha256-${createHash('sha256').update(REPORT_STYLE).digest('base64')}'`;
+
 export function reportHtml(kpis: KpiReport, manifest: RunManifest, charts: Record<string, string>): string {
   const e = escapeXml;
   const modes = (['perfect_foresight', 'rolling'] as const).filter((m) => kpis.modes[m]);
@@ -222,7 +229,7 @@ export function reportHtml(kpis: KpiReport, manifest: RunManifest, charts: Recor
     ['Run', `${manifest.startedAt} – ${manifest.finishedAt}, Node ${manifest.node}`],
   ];
   let h = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${e(kpis.scenario)} – Querstrom scenario report</title>
-<style>body{font-family:sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222}table{border-collapse:collapse;margin:0.5rem 0 1.5rem}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th:first-child,td:first-child{text-align:left}caption{text-align:left;font-weight:bold;padding:4px 0}.meta td{text-align:left}.warn{color:#8a4b00}figure{margin:1rem 0}svg{max-width:100%;height:auto}</style></head><body>
+<style>${REPORT_STYLE}</style></head><body>
 <h1>Scenario ${e(kpis.scenario)}</h1>\n`;
   if (kpis.description) h += `<p>${e(kpis.description)}</p>\n`;
   h += `<table class="meta"><caption>Run record</caption>${meta.map(([k, v]) => `<tr><th scope="row">${e(k)}</th><td>${e(v)}</td></tr>`).join('')}</table>\n`;

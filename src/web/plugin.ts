@@ -12,6 +12,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { requireIdentity, type ApiPlugin, type ZodTypeProvider } from '../api/index.ts';
+import { reportStyleCspSource } from '../scenario/index.ts';
 
 export const defaultDistDir = fileURLToPath(new URL('./dist/', import.meta.url));
 
@@ -21,15 +22,14 @@ export interface WebPluginOptions {
 }
 
 /**
- * Only our own origin; no inline script. `blob:` lets the page show report charts and hand
- * out downloads it fetched with the bearer token. Inline styles stay allowed because a scenario
- * report opened from the page (a blob document, which inherits this policy) carries its own
- * <style>; scripts, the real risk, are locked to /assets.
+ * Only our own origin; no inline script or style. `blob:` lets the page show report charts and
+ * hand out downloads it fetched with the bearer token. A scenario report opened from the page is
+ * a blob document, which inherits this policy: its one <style> is allowed by its hash.
  */
 const contentSecurityPolicy = [
   "default-src 'self'",
   "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
+  `style-src 'self' ${reportStyleCspSource}`,
   "img-src 'self' data: blob:",
   "connect-src 'self'",
   "frame-src 'self' blob:",
