@@ -143,7 +143,8 @@ describe('web dashboard in Chromium', () => {
       await page.fill('#token', 'qst_not-a-token');
       await page.click('button[type=submit]');
       await expect.poll(() => page.textContent('#login-error')).toMatch(/not accepted/);
-      // The browser logs the refused probe (401) as a console error; that one was expected.
+      // The browser logs the refused probe (401) as a console error; that one was expected, any other not.
+      expect(errors.filter((e) => !/status of 401/.test(e)), errors.join('\n')).toEqual([]);
       errors.length = 0;
       await page.fill('#token', token);
       await page.click('button[type=submit]');
@@ -228,7 +229,8 @@ describe('web dashboard in Chromium', () => {
         'line 3: device "hm 902": ids are 1-64 chars of A-Z a-z 0-9 _ . - and start with a letter or digit',
         'line 4: device "hm-901" is listed twice (first on line 2)',
       ]);
-      // The browser logs the refused upload (400) as a console error; that one was expected.
+      // The browser logs the refused upload (400) as a console error; that one was expected, any other not.
+      expect(errors.filter((e) => !/status of 400/.test(e)), errors.join('\n')).toEqual([]);
       errors.length = 0;
       await page.setInputFiles('#device-import-file', { name: 'meters.csv', mimeType: 'text/csv', buffer: Buffer.from('device;type;room\nhm-901;heat_meter;cellar\nhm-902;heat_meter;roof\n') });
       await submit.click();
