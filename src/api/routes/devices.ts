@@ -81,8 +81,7 @@ export async function deviceRoutes(app: FastifyInstance, deps: ApiDeps): Promise
  * Issues credentials in the token's tenant. The registry's refusals become client errors: bad
  * input is 400, naming the entry by `fieldOf` its index; an active device of that id is 409.
  */
-async function issue(request: FastifyRequest, admin: DeviceAdmin, devices: ReadonlyArray<NewDevice>, fieldOf: (index: number) => string) {
-  const { tenant } = requireIdentity(request);
+async function issue(admin: DeviceAdmin, tenant: string, devices: ReadonlyArray<NewDevice>, fieldOf: (index: number) => string) {
   try {
     return await admin.add(tenant, devices);
   } catch (err) {
@@ -95,7 +94,7 @@ async function issue(request: FastifyRequest, admin: DeviceAdmin, devices: Reado
 /** Issues the credentials of a list, all or none. */
 async function addBatch(request: FastifyRequest, admin: DeviceAdmin, devices: ReadonlyArray<NewDevice>, fieldOf: (index: number) => string): Promise<z.infer<typeof deviceCredentialsListSchema>> {
   const { tenant } = requireIdentity(request);
-  const credentials = await issue(request, admin, devices, fieldOf);
+  const credentials = await issue(admin, tenant, devices, fieldOf);
   request.log.info({ tenant, devices: credentials.length }, 'device credentials issued in a batch');
   return { devices: credentials.map(({ device, username, password }) => ({ device, username, password })) };
 }
@@ -118,7 +117,7 @@ async function deviceAdminRoutes(app: FastifyInstance, admin: DeviceAdmin): Prom
     async (request, reply) => {
       const { tenant } = requireIdentity(request);
       const { device } = request.body;
-      const [credentials] = await issue(request, admin, [request.body], () => 'device');
+      const [credentials] = await issue(admin, tenant, [request.body], () => 'device');
       request.log.info({ tenant, device }, 'device credentials issued');
       return reply.code(201).send({ device, username: credentials!.username, password: credentials!.password });
     },
