@@ -29,7 +29,8 @@ let result: DispatchResult;
 beforeAll(async () => {
   dir = await tempDir('qs-dispatch-units-');
   const engine = await createDispatchEngine(loadCity(DEMO_CITY), { autoReplan: false });
-  result = engine.tick();
+  // A plain copy: the tests below spread it, and a tick result's records are lazy accessors.
+  result = JSON.parse(JSON.stringify(engine.tick())) as DispatchResult;
   engine.dispose();
 });
 afterAll(async () => dir?.remove());

@@ -9,6 +9,7 @@
  *   const result = engine.tick();                               // never throws; DispatchResult
  *   // result.setpoints / flows / storage / buses / explanations / inputs are built on first access
  *   // (reading them after later ticks still gives this tick's: the engine copies what they need first).
+ *   // They are accessors, so JSON.stringify(result) includes them but spreading result does not.
  *   engine.exportLp('lp');                                      // the last tick's LP for auditors
  *   engine.dispose();                                           // on shutdown (HiGHS, plan worker)
  * dispatchResultSchema is the zod schema of a tick's result (for the API's OpenAPI).

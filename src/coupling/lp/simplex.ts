@@ -94,6 +94,13 @@ export class BoundedDualSimplex {
   private touchedCount = 0;
   private readonly stamp: Int32Array;
   private epoch = 0;
+  /**
+   * Rows whose dual a pivot may have moved since the last full pricing (the support of each
+   * pivot's row of the inverse): only columns in these rows need pricing again.
+   */
+  private readonly rowMoved: Uint8Array;
+  private readonly movedRows: Int32Array;
+  private movedCount = 0;
   private readonly cand: Int32Array;
   private readonly candRatio: Float64Array;
   private readonly flips: Int32Array;
@@ -153,6 +160,8 @@ export class BoundedDualSimplex {
     this.alpha = new Float64Array(N);
     this.touchedVars = new Int32Array(N);
     this.stamp = new Int32Array(N);
+    this.rowMoved = new Uint8Array(m);
+    this.movedRows = new Int32Array(m);
     this.cand = new Int32Array(N);
     this.candRatio = new Float64Array(N);
     this.flips = new Int32Array(N);
@@ -254,7 +263,7 @@ export class BoundedDualSimplex {
           // their signs. When no bound moves, the updated x stands: the residual check on the next
           // pass validates it against A x = r; otherwise x is recomputed from the inverse.
           fresh = true;
-          const moved = this.priceAndChooseBounds(this.tolD * 100);
+          const moved = this.repriceTouched(this.tolD * 100);
           if (moved < 0) return 'unbounded_box';
           if (moved > 0) this.computePrimal();
           if (++cleanups > 20) return 'numerical';
@@ -539,8 +548,50 @@ export class BoundedDualSimplex {
    * cannot (an infinite bound).
    */
   private priceAndChooseBounds(tol: number): number {
-    const { n, m, binvVal, binvCol, y, d, cost, lo, hi, head, posOf, atUpper, skip, rowCnt } = this;
-    const { colStart, rowIndex, values } = this.lp;
+    this.dualsFromScratch();
+    this.clearMovedRows();
+    // Bounds to move are counted here and moved by moveToPreferredBounds, which also handles a
+    // bound that is infinite (dispatch LPs have none).
+    let found = 0;
+    const N = this.n + this.m;
+    for (let j = 0; j < N; j++) found |= this.priceVariable(j, tol);
+    return found === 0 ? 0 : this.moveToPreferredBounds(tol);
+  }
+
+  /**
+   * d_j from y; marks j to skip when basic or fixed. Returns 1 when j should move to its other
+   * bound, 2 when a bound is infinite (moveToPreferredBounds decides), else 0.
+   */
+  private priceVariable(j: number, tol: number): number {
+    const { n, d, lo, hi, posOf, atUpper, skip } = this;
+    if (posOf[j]! >= 0) {
+      d[j] = 0;
+      skip[j] = 1;
+      return 0;
+    }
+    const width = hi[j]! - lo[j]!;
+    if (width === 0) {
+      skip[j] = 1;
+      atUpper[j] = 0;
+      return 0;
+    }
+    skip[j] = 0;
+    let dj: number;
+    if (j < n) {
+      const { colStart, rowIndex, values } = this.lp;
+      const y = this.y;
+      dj = this.cost[j]!;
+      const e = colStart[j + 1]!;
+      for (let k = colStart[j]!; k < e; k++) dj -= values[k]! * y[rowIndex[k]!]!;
+    } else dj = this.y[j - n]!; // a row's logical: its reduced cost is the row dual
+    d[j] = dj;
+    const flip = dj < -tol ? atUpper[j] === 0 : dj > tol ? atUpper[j] === 1 : false;
+    return (flip ? 1 : 0) | (width < Infinity ? 0 : 2);
+  }
+
+  /** y = B^-T c_B from the inverse. */
+  private dualsFromScratch(): void {
+    const { m, binvVal, binvCol, y, cost, head, rowCnt } = this;
     y.fill(0);
     for (let r = 0; r < m; r++) {
       const c = cost[head[r]!]!;
@@ -549,34 +600,37 @@ export class BoundedDualSimplex {
       const end = row + rowCnt[r]!;
       for (let t = row; t < end; t++) y[binvCol[t]!]! += c * binvVal[t]!;
     }
-    // Bounds to move are counted here and moved by moveToPreferredBounds, which also handles a
-    // bound that is infinite (dispatch LPs have none).
-    let flipped = 0;
-    let unboxed = false;
-    for (let j = 0; j < n + m; j++) {
-      if (posOf[j]! >= 0) {
-        d[j] = 0;
-        skip[j] = 1;
-        continue;
+  }
+
+  private clearMovedRows(): void {
+    const { rowMoved, movedRows } = this;
+    for (let k = 0; k < this.movedCount; k++) rowMoved[movedRows[k]!] = 0;
+    this.movedCount = 0;
+  }
+
+  /**
+   * priceAndChooseBounds after pivots, restricted to the variables in rows whose dual the pivots
+   * moved: y is recomputed in full, but a column with no entry in those rows has the same reduced
+   * cost as at the last full pricing (its rows' duals did not change), so it keeps that value and
+   * its bound. The entering, leaving and flipped variables are all in those rows.
+   */
+  private repriceTouched(tol: number): number {
+    const { n, stamp, rowStart, rowCol, movedRows } = this;
+    this.dualsFromScratch();
+    const epoch = ++this.epoch;
+    let found = 0;
+    for (let k = 0; k < this.movedCount; k++) {
+      const i = movedRows[k]!;
+      found |= this.priceVariable(n + i, tol);
+      const e = rowStart[i + 1]!;
+      for (let kk = rowStart[i]!; kk < e; kk++) {
+        const j = rowCol[kk]!;
+        if (stamp[j] === epoch) continue;
+        stamp[j] = epoch;
+        found |= this.priceVariable(j, tol);
       }
-      const width = hi[j]! - lo[j]!;
-      if (width === 0) {
-        skip[j] = 1;
-        atUpper[j] = 0;
-        continue;
-      }
-      if (!(width < Infinity)) unboxed = true;
-      skip[j] = 0;
-      let dj: number;
-      if (j < n) {
-        dj = cost[j]!;
-        const e = colStart[j + 1]!;
-        for (let k = colStart[j]!; k < e; k++) dj -= values[k]! * y[rowIndex[k]!]!;
-      } else dj = y[j - n]!; // a row's logical: its reduced cost is the row dual
-      d[j] = dj;
-      if (dj < -tol ? atUpper[j] === 0 : dj > tol ? atUpper[j] === 1 : false) flipped++;
     }
-    return flipped === 0 && !unboxed ? 0 : this.moveToPreferredBounds(tol);
+    return found === 0 ? 0 : this.moveToPreferredBounds(tol);
   }
 
   /**
@@ -673,15 +727,20 @@ export class BoundedDualSimplex {
 
   /** alpha_j = (e_r' B^-1) a_j for nonbasic, non-fixed j, by rows of A over the nonzeros of row r of the inverse. */
   private pivotRow(r: number): void {
-    const { n, m, binvVal, binvCol, alpha, touchedVars, stamp, rowStart, rowCol, rowPos, skip } = this;
+    const { n, m, binvVal, binvCol, alpha, touchedVars, stamp, rowStart, rowCol, rowPos, skip, rowMoved, movedRows } = this;
     const values = this.lp.values;
     const epoch = ++this.epoch;
     const rowOff = r * m;
     const end = rowOff + this.rowCnt[r]!;
     let nt = 0;
+    let nm = this.movedCount;
     for (let t = rowOff; t < end; t++) {
       const i = binvCol[t]!;
       const b = binvVal[t]!;
+      if (rowMoved[i] === 0) {
+        rowMoved[i] = 1;
+        movedRows[nm++] = i;
+      }
       const jl = n + i;
       if (skip[jl] === 1) {
         // Basic or fixed: never enters.
@@ -703,6 +762,7 @@ export class BoundedDualSimplex {
       }
     }
     this.touchedCount = nt;
+    this.movedCount = nm;
   }
 
   /** Pivot-row variables (nonbasic, non-fixed) the dual step can make leave their bound; returns how many. */
