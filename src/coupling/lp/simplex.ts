@@ -338,8 +338,29 @@ export class BoundedDualSimplex {
     this.cost.fill(0, n, n + m);
   }
 
-  /** Duals, bound choice and primal values from the inverse; false when a bound is infinite. */
+  /**
+   * Duals, bound choice and primal values from the inverse, in one pass over the nonbasic
+   * variables (each priced, put at the bound it prefers, and its column added into N x_N); false
+   * when a bound is infinite.
+   */
   private recompute(dualTol: number): boolean {
+    const { n, m, posOf, atUpper } = this;
+    this.dualsFromScratch();
+    this.clearMovedRows();
+    const q = this.work;
+    q.fill(0);
+    for (let j = 0; j < n + m; j++) {
+      const found = this.priceVariable(j, dualTol);
+      // An infinite bound (dispatch LPs have none): moveToPreferredBounds decides.
+      if (found >= 2) return this.recomputeInTwoPasses(dualTol);
+      if (found === 1) atUpper[j] = atUpper[j] === 1 ? 0 : 1;
+      if (posOf[j]! < 0) this.placeNonbasic(j, q);
+    }
+    this.basicFromRhs(q);
+    return true;
+  }
+
+  private recomputeInTwoPasses(dualTol: number): boolean {
     if (this.priceAndChooseBounds(dualTol) < 0) return false;
     this.computePrimal();
     return true;
@@ -666,25 +687,29 @@ export class BoundedDualSimplex {
 
   /** Nonbasic variables at their bounds, basic ones from x_B = -B^-1 (N x_N). */
   private computePrimal(): void {
-    const { n, m, binvVal, binvCol, x, lo, hi, posOf, atUpper, head, rowCnt } = this;
-    const { colStart, rowIndex, values } = this.lp;
+    const { n, m, posOf } = this;
     const q = this.work;
     q.fill(0);
-    for (let j = 0; j < n; j++) {
-      if (posOf[j]! >= 0) continue;
-      const v = atUpper[j] ? hi[j]! : lo[j]!;
-      x[j] = v;
-      if (v === 0) continue;
+    for (let j = 0; j < n + m; j++) if (posOf[j]! < 0) this.placeNonbasic(j, q);
+    this.basicFromRhs(q);
+  }
+
+  /** Nonbasic j at its bound; its column times that value added into q (N x_N). */
+  private placeNonbasic(j: number, q: Float64Array): void {
+    const { n, x } = this;
+    const v = this.atUpper[j] ? this.hi[j]! : this.lo[j]!;
+    x[j] = v;
+    if (j >= n) q[j - n]! -= v;
+    else if (v !== 0) {
+      const { colStart, rowIndex, values } = this.lp;
       const e = colStart[j + 1]!;
       for (let k = colStart[j]!; k < e; k++) q[rowIndex[k]!]! += values[k]! * v;
     }
-    for (let i = 0; i < m; i++) {
-      const j = n + i;
-      if (posOf[j]! >= 0) continue;
-      const v = atUpper[j] ? hi[j]! : lo[j]!;
-      x[j] = v;
-      q[i]! -= v;
-    }
+  }
+
+  /** x_B = -B^-1 q. */
+  private basicFromRhs(q: Float64Array): void {
+    const { m, binvVal, binvCol, x, head, rowCnt } = this;
     for (let r = 0; r < m; r++) {
       let s = 0;
       const row = r * m;
