@@ -81,6 +81,11 @@ export class BoundedDualSimplex {
   private readonly binvCol: Int32Array;
   private readonly binvSlot: Uint16Array;
   private readonly rowCnt: Int32Array;
+  /**
+   * The same inverse, dense by columns (column k at binvByCol[k*m .. k*m + m), zeros where the
+   * rows have no entry): B^-1 a_j is then a few contiguous passes, one per nonzero of a_j.
+   */
+  private readonly binvByCol: Float64Array;
   /** A by rows (CSR): columns and positions into lp.values, so coefficient updates show through. */
   private readonly rowStart: Int32Array;
   private readonly rowCol: Int32Array;
@@ -140,6 +145,7 @@ export class BoundedDualSimplex {
     this.binvCol = new Int32Array(m * m);
     this.binvSlot = new Uint16Array(m * m);
     this.rowCnt = new Int32Array(m);
+    this.binvByCol = new Float64Array(m * m);
     const nz = lp.colStart[n]!;
     this.rowStart = new Int32Array(m + 1);
     this.rowCol = new Int32Array(nz);
@@ -389,13 +395,15 @@ export class BoundedDualSimplex {
   }
 
   private slackBasis(): void {
-    const { n, m, binvVal, binvCol, binvSlot, rowCnt } = this;
+    const { n, m, binvVal, binvCol, binvSlot, rowCnt, binvByCol } = this;
     this.posOf.fill(-1);
     binvSlot.fill(0);
+    binvByCol.fill(0);
     for (let r = 0; r < m; r++) {
       this.head[r] = n + r;
       this.posOf[n + r] = r;
       binvVal[r * m] = -1;
+      binvByCol[r * m + r] = -1;
       binvCol[r * m] = r;
       binvSlot[r * m + r] = 1;
       rowCnt[r] = 1;
@@ -406,7 +414,7 @@ export class BoundedDualSimplex {
 
   /** Packs a dense inverse (row-major m*m) into the sparse rows, dropping round-off residue. */
   private packInverse(dense: Float64Array): void {
-    const { m, binvVal, binvCol, binvSlot, rowCnt } = this;
+    const { m, binvVal, binvCol, binvSlot, rowCnt, binvByCol } = this;
     for (let i = 0; i < m; i++) {
       const row = i * m;
       let c = 0;
@@ -416,7 +424,11 @@ export class BoundedDualSimplex {
           binvVal[row + c] = v;
           binvCol[row + c] = k;
           binvSlot[row + k] = ++c;
-        } else binvSlot[row + k] = 0;
+          binvByCol[k * m + i] = v;
+        } else {
+          binvSlot[row + k] = 0;
+          binvByCol[k * m + i] = 0;
+        }
       }
       rowCnt[i] = c;
     }
@@ -424,37 +436,34 @@ export class BoundedDualSimplex {
 
   /** B^-1 a_j into out. */
   private ftran(j: number, out: Float64Array): void {
-    const { n, m, binvVal, binvSlot } = this;
+    const { n, m, binvByCol } = this;
     if (j >= n) {
-      const i = j - n;
-      for (let r = 0; r < m; r++) {
-        const s = binvSlot[r * m + i]!;
-        out[r] = s === 0 ? 0 : -binvVal[r * m + s - 1]!;
-      }
+      const base = (j - n) * m;
+      for (let r = 0; r < m; r++) out[r] = -binvByCol[base + r]!;
       return;
     }
     const { colStart, rowIndex, values } = this.lp;
-    const s = colStart[j]!;
     const e = colStart[j + 1]!;
-    for (let r = 0; r < m; r++) {
-      const row = r * m;
-      let v = 0;
-      for (let k = s; k < e; k++) {
-        const at = binvSlot[row + rowIndex[k]!]!;
-        if (at !== 0) v += binvVal[row + at - 1]! * values[k]!;
-      }
-      out[r] = v;
+    out.fill(0);
+    for (let k = colStart[j]!; k < e; k++) {
+      const base = rowIndex[k]! * m;
+      const a = values[k]!;
+      for (let r = 0; r < m; r++) out[r]! += binvByCol[base + r]! * a;
     }
   }
 
   /** Replaces basis position r by the column whose B^-1 a is w (product-form update in place). */
   private pivotInverse(r: number, w: Float64Array): void {
-    const { m, binvVal, binvCol, binvSlot, rowCnt } = this;
+    const { m, binvVal, binvCol, binvSlot, rowCnt, binvByCol } = this;
     const piv = w[r]!;
     const rowR = r * m;
     const cntR = rowCnt[r]!;
     const inv = 1 / piv;
-    for (let t = 0; t < cntR; t++) binvVal[rowR + t]! *= inv;
+    for (let t = 0; t < cntR; t++) {
+      const v = binvVal[rowR + t]! * inv;
+      binvVal[rowR + t] = v;
+      binvByCol[binvCol[rowR + t]! * m + r] = v;
+    }
     for (let i = 0; i < m; i++) {
       if (i === r) continue;
       const f = w[i]!;
@@ -470,10 +479,12 @@ export class BoundedDualSimplex {
           binvVal[rowI + cnt] = -d;
           binvCol[rowI + cnt] = k;
           binvSlot[rowI + k] = ++cnt;
+          binvByCol[k * m + i] = -d;
           if (!(d > DROP || d < -DROP)) cancelled = true;
         } else {
           const v = binvVal[rowI + at - 1]! - d;
           binvVal[rowI + at - 1] = v;
+          binvByCol[k * m + i] = v;
           if (!(v > DROP || v < -DROP)) cancelled = true;
         }
       }
@@ -486,7 +497,7 @@ export class BoundedDualSimplex {
 
   /** Entries that cancelled leave round-off residue: drop it so the row stays sparse. */
   private dropResidue(rowI: number, cnt: number, i: number): void {
-    const { binvVal, binvCol, binvSlot } = this;
+    const { m, binvVal, binvCol, binvSlot, binvByCol } = this;
     let keep = 0;
     for (let t = 0; t < cnt; t++) {
       const v = binvVal[rowI + t]!;
@@ -498,7 +509,10 @@ export class BoundedDualSimplex {
           binvSlot[rowI + k] = keep + 1;
         }
         keep++;
-      } else binvSlot[rowI + k] = 0;
+      } else {
+        binvSlot[rowI + k] = 0;
+        binvByCol[k * m + i] = 0;
+      }
     }
     this.rowCnt[i] = keep;
   }
