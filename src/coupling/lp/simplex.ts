@@ -651,6 +651,8 @@ export class BoundedDualSimplex {
    */
   private repriceTouched(tol: number): number {
     const { n, stamp, rowStart, rowCol, movedRows } = this;
+    // Past a third of the rows, one pass in order over all variables is cheaper.
+    if (3 * this.movedCount > this.m) return this.priceAndChooseBounds(tol);
     this.dualsFromScratch();
     const epoch = ++this.epoch;
     let found = 0;
