@@ -1,6 +1,6 @@
 /** Side-by-side KPIs of several runs (their primary mode's totals), with differences to the first. */
 import { comparisonChart } from './charts.ts';
-import type { KpiReport, ModeKpis, TotalKpis } from './kpis.ts';
+import { HEADLINE_KPIS, type HeadlineKpiId, type KpiReport, type ModeKpis, type TotalKpis } from './kpis.ts';
 
 export interface CompareRow {
   kpi: string;
@@ -19,24 +19,25 @@ export interface Comparison {
 
 const primaryOf = (r: KpiReport): ModeKpis => (r.modes[r.primary] ?? r.modes.perfect_foresight ?? r.modes.rolling)!;
 
-const metrics: { kpi: string; unit: string; get: (t: TotalKpis, m: ModeKpis) => number | undefined }[] = [
-  { kpi: 'total cost', unit: 'EUR', get: (t) => t.totalCostEur },
-  { kpi: 'levelised cost of heat', unit: 'EUR/MWh', get: (t) => t.lcohEurPerMWh },
-  { kpi: 'investment (annualised)', unit: 'EUR', get: (t) => t.costEur.investment },
-  { kpi: 'fuel', unit: 'EUR', get: (t) => t.costEur.fuel },
-  { kpi: 'electricity', unit: 'EUR', get: (t) => t.costEur.electricity },
-  { kpi: 'CO2 cost', unit: 'EUR', get: (t) => t.costEur.co2 },
-  { kpi: 'CO2', unit: 't', get: (t) => t.co2T.total },
-  { kpi: 'CO2 gas', unit: 't', get: (t) => t.co2T.gas },
-  { kpi: 'CO2 electricity', unit: 't', get: (t) => t.co2T.electricity },
-  { kpi: 'CO2 waste', unit: 't', get: (t) => t.co2T.waste },
-  { kpi: 'waste-heat share', unit: '%', get: (t) => t.wasteHeatShare * 100 },
-  { kpi: 'fossil share', unit: '%', get: (t) => t.fossilShare * 100 },
-  { kpi: 'heat delivered', unit: 'MWh', get: (t) => t.heatDeliveredMWh },
-  { kpi: 'unmet demand', unit: 'MWh', get: (t) => t.unmetDemandMWh },
-  { kpi: 'curtailment', unit: 'MWh', get: (t) => t.curtailmentMWh },
-  { kpi: 'objective', unit: 'EUR', get: (t) => t.objectiveEur },
-  { kpi: 'gap to perfect foresight', unit: '%', get: (_t, m) => (m.gapToPerfectForesight === undefined ? undefined : m.gapToPerfectForesight * 100) },
+/** The compared totals and their labels (the API's `kpi` values, which clients match on). */
+const compared: readonly (readonly [HeadlineKpiId, string])[] = [
+  ['totalCost', 'total cost'],
+  ['lcoh', 'levelised cost of heat'],
+  ['investment', 'investment (annualised)'],
+  ['fuel', 'fuel'],
+  ['electricity', 'electricity'],
+  ['co2Cost', 'CO2 cost'],
+  ['co2', 'CO2'],
+  ['co2Gas', 'CO2 gas'],
+  ['co2Electricity', 'CO2 electricity'],
+  ['co2Waste', 'CO2 waste'],
+  ['wasteHeatShare', 'waste-heat share'],
+  ['fossilShare', 'fossil share'],
+  ['heatDelivered', 'heat delivered'],
+  ['unmetDemand', 'unmet demand'],
+  ['curtailment', 'curtailment'],
+  ['objective', 'objective'],
+  ['gapToPerfectForesight', 'gap to perfect foresight'],
 ];
 
 export function compareReports(reports: { label: string; kpis: KpiReport }[]): Comparison {
@@ -54,7 +55,10 @@ export function compareReports(reports: { label: string; kpis: KpiReport }[]): C
       rel: values.map((v) => (v === null || first === null || first === 0 ? null : (v - first) / Math.abs(first))),
     });
   };
-  for (const m of metrics) push(m.kpi, m.unit, modes.map((md) => m.get(md.total, md) ?? null));
+  for (const [id, kpi] of compared) {
+    const { unit, get } = HEADLINE_KPIS[id];
+    push(kpi, unit, modes.map((md) => get(md.total, md) ?? null));
+  }
   const ids = (f: (t: TotalKpis) => Record<string, number>) => [...new Set(modes.flatMap((m) => Object.keys(f(m.total))))].sort();
   for (const id of ids((t) => t.fullLoadHours)) push(`full-load hours ${id}`, 'h/a', modes.map((m) => m.total.fullLoadHours[id] ?? null));
   for (const id of ids((t) => t.storageCycles)) push(`storage cycles ${id}`, 'cycles', modes.map((m) => m.total.storageCycles[id] ?? null));

@@ -55,6 +55,38 @@ export const modeKpisSchema = z.object({
 });
 export type ModeKpis = z.infer<typeof modeKpisSchema>;
 
+interface HeadlineKpi {
+  unit: string;
+  /** undefined when the run has no such figure (the gap exists for rolling runs only). */
+  get: (t: TotalKpis, m: ModeKpis) => number | undefined;
+}
+
+/** How each headline total is read from a run, with its unit: one definition for every view of it (report, comparison). */
+export const HEADLINE_KPIS = {
+  totalCost: { unit: 'EUR', get: (t) => t.totalCostEur },
+  lcoh: { unit: 'EUR/MWh', get: (t) => t.lcohEurPerMWh },
+  investment: { unit: 'EUR', get: (t) => t.costEur.investment },
+  fuel: { unit: 'EUR', get: (t) => t.costEur.fuel },
+  electricity: { unit: 'EUR', get: (t) => t.costEur.electricity },
+  co2Cost: { unit: 'EUR', get: (t) => t.costEur.co2 },
+  variable: { unit: 'EUR', get: (t) => t.costEur.variable },
+  storageCycling: { unit: 'EUR', get: (t) => t.costEur.storage },
+  penalties: { unit: 'EUR', get: (t) => t.penaltyEur },
+  objective: { unit: 'EUR', get: (t) => t.objectiveEur },
+  heatDemand: { unit: 'MWh', get: (t) => t.heatDemandMWh },
+  heatDelivered: { unit: 'MWh', get: (t) => t.heatDeliveredMWh },
+  co2: { unit: 't', get: (t) => t.co2T.total },
+  co2Gas: { unit: 't', get: (t) => t.co2T.gas },
+  co2Electricity: { unit: 't', get: (t) => t.co2T.electricity },
+  co2Waste: { unit: 't', get: (t) => t.co2T.waste },
+  wasteHeatShare: { unit: '%', get: (t) => t.wasteHeatShare * 100 },
+  fossilShare: { unit: '%', get: (t) => t.fossilShare * 100 },
+  unmetDemand: { unit: 'MWh', get: (t) => t.unmetDemandMWh },
+  curtailment: { unit: 'MWh', get: (t) => t.curtailmentMWh },
+  gapToPerfectForesight: { unit: '%', get: (_t, m) => (m.gapToPerfectForesight === undefined ? undefined : m.gapToPerfectForesight * 100) },
+} satisfies Record<string, HeadlineKpi>;
+export type HeadlineKpiId = keyof typeof HEADLINE_KPIS;
+
 export const kpiReportSchema = z.object({
   scenario: z.string(),
   description: z.string().optional(),

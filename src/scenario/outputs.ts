@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { escapeXml, lineChart, palette, stackedAreaChart, stackedBarChart } from './charts.ts';
 import { compareReports, comparisonSvg } from './compare.ts';
-import { r6, type KpiReport, type ModeKpis, type TotalKpis } from './kpis.ts';
+import { HEADLINE_KPIS, r6, type HeadlineKpiId, type KpiReport } from './kpis.ts';
 import { heatField, type HourlyTable } from './results.ts';
 import type { ModeRun, RunManifest, ScenarioRun } from './run.ts';
 import type { Timeline } from './time.ts';
@@ -183,28 +183,29 @@ const fmtCell = (v: number) => {
   return a >= 1e5 ? v.toFixed(0) : a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(4);
 };
 
-const kpiRows: { name: string; unit: string; get: (t: TotalKpis, m: ModeKpis) => number | undefined }[] = [
-  { name: 'Total cost', unit: 'EUR', get: (t) => t.totalCostEur },
-  { name: 'Levelised cost of heat', unit: 'EUR/MWh', get: (t) => t.lcohEurPerMWh },
-  { name: 'Fuel', unit: 'EUR', get: (t) => t.costEur.fuel },
-  { name: 'Electricity', unit: 'EUR', get: (t) => t.costEur.electricity },
-  { name: 'CO2 cost', unit: 'EUR', get: (t) => t.costEur.co2 },
-  { name: 'Variable O&M', unit: 'EUR', get: (t) => t.costEur.variable },
-  { name: 'Storage cycling', unit: 'EUR', get: (t) => t.costEur.storage },
-  { name: 'Investment (annualised)', unit: 'EUR', get: (t) => t.costEur.investment },
-  { name: 'Penalties', unit: 'EUR', get: (t) => t.penaltyEur },
-  { name: 'LP objective', unit: 'EUR', get: (t) => t.objectiveEur },
-  { name: 'Heat demand', unit: 'MWh', get: (t) => t.heatDemandMWh },
-  { name: 'Heat delivered', unit: 'MWh', get: (t) => t.heatDeliveredMWh },
-  { name: 'CO2 total', unit: 't', get: (t) => t.co2T.total },
-  { name: 'CO2 gas', unit: 't', get: (t) => t.co2T.gas },
-  { name: 'CO2 electricity', unit: 't', get: (t) => t.co2T.electricity },
-  { name: 'CO2 waste', unit: 't', get: (t) => t.co2T.waste },
-  { name: 'Waste-heat share', unit: '%', get: (t) => t.wasteHeatShare * 100 },
-  { name: 'Fossil share', unit: '%', get: (t) => t.fossilShare * 100 },
-  { name: 'Unmet demand', unit: 'MWh', get: (t) => t.unmetDemandMWh },
-  { name: 'Curtailment', unit: 'MWh', get: (t) => t.curtailmentMWh },
-  { name: 'Gap to perfect foresight', unit: '%', get: (_t, m) => (m.gapToPerfectForesight === undefined ? undefined : m.gapToPerfectForesight * 100) },
+/** The report's KPI table: totals and their labels. */
+const kpiRows: readonly (readonly [HeadlineKpiId, string])[] = [
+  ['totalCost', 'Total cost'],
+  ['lcoh', 'Levelised cost of heat'],
+  ['fuel', 'Fuel'],
+  ['electricity', 'Electricity'],
+  ['co2Cost', 'CO2 cost'],
+  ['variable', 'Variable O&M'],
+  ['storageCycling', 'Storage cycling'],
+  ['investment', 'Investment (annualised)'],
+  ['penalties', 'Penalties'],
+  ['objective', 'LP objective'],
+  ['heatDemand', 'Heat demand'],
+  ['heatDelivered', 'Heat delivered'],
+  ['co2', 'CO2 total'],
+  ['co2Gas', 'CO2 gas'],
+  ['co2Electricity', 'CO2 electricity'],
+  ['co2Waste', 'CO2 waste'],
+  ['wasteHeatShare', 'Waste-heat share'],
+  ['fossilShare', 'Fossil share'],
+  ['unmetDemand', 'Unmet demand'],
+  ['curtailment', 'Curtailment'],
+  ['gapToPerfectForesight', 'Gap to perfect foresight'],
 ];
 
 /** The report's only styles: one fixed <style> element, so a page's CSP can allow it by hash. */
@@ -235,10 +236,11 @@ export function reportHtml(kpis: KpiReport, manifest: RunManifest, charts: Recor
   h += `<table class="meta"><caption>Run record</caption>${meta.map(([k, v]) => `<tr><th scope="row">${e(k)}</th><td>${e(v)}</td></tr>`).join('')}</table>\n`;
   if (kpis.warnings.length > 0) h += `<h2>Warnings</h2><ul class="warn">${kpis.warnings.map((w) => `<li><code>${e(w.path)}</code>: ${e(w.message)}</li>`).join('')}</ul>\n`;
   h += `<h2>KPIs over the horizon</h2><table><thead><tr><th scope="col">KPI</th><th scope="col">Unit</th>${modes.map((m) => `<th scope="col">${modeName(m)}</th>`).join('')}</tr></thead><tbody>`;
-  for (const row of kpiRows) {
-    const vals = modes.map((m) => row.get(kpis.modes[m]!.total, kpis.modes[m]!));
+  for (const [id, name] of kpiRows) {
+    const { unit, get } = HEADLINE_KPIS[id];
+    const vals = modes.map((m) => get(kpis.modes[m]!.total, kpis.modes[m]!));
     if (vals.every((v) => v === undefined)) continue;
-    h += `<tr><td>${e(row.name)}</td><td>${e(row.unit)}</td>${vals.map((v) => `<td>${v === undefined ? '—' : fmtCell(v)}</td>`).join('')}</tr>`;
+    h += `<tr><td>${e(name)}</td><td>${e(unit)}</td>${vals.map((v) => `<td>${v === undefined ? '—' : fmtCell(v)}</td>`).join('')}</tr>`;
   }
   h += '</tbody></table>\n';
   for (const m of modes) {
