@@ -106,7 +106,7 @@ describe('device lists (CSV)', () => {
       'line 3: device "hm 2": ids are 1-64 chars of A-Z a-z 0-9 _ . - and start with a letter or digit',
       'line 4: device "hm-1" is listed twice (first on line 2)',
       expect.stringMatching(/^line 5: unknown type "boiler2"; one of heat_meter, /),
-      'line 6: device "dispatch" is reserved for server topics',
+      'line 6: device "dispatch" is reserved for server topics (qs/v1/{tenant}/dispatch/...)',
     ]);
     expect(parseDeviceList('id,type\nhm-1,\n').problems).toEqual(['the header row has no "device" column (it has: id, type)']);
     expect(parseDeviceList('device\n"hm-1\n').problems[0]).toMatch(/^line 2: Quote Not Closed/);

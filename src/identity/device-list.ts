@@ -6,7 +6,7 @@
  */
 import { CsvError, parse } from 'csv-parse/sync';
 import { deviceTypes } from '../contract/payloads.ts';
-import { idProblem, RESERVED_DEVICE_IDS, type NewDevice } from './registry.ts';
+import { deviceIdProblem, type NewDevice } from './registry.ts';
 
 export interface DeviceList {
   devices: NewDevice[];
@@ -42,9 +42,8 @@ export function parseDeviceList(text: string): DeviceList {
     const at = `line ${info.lines}`;
     const device = record.device ?? '';
     const type = record.type || undefined;
-    const invalid = idProblem('device', device);
+    const invalid = deviceIdProblem(device);
     if (invalid) problems.push(`${at}: ${invalid}`);
-    else if (RESERVED_DEVICE_IDS.has(device)) problems.push(`${at}: device "${device}" is reserved for server topics`);
     else if (firstLine.has(device)) problems.push(`${at}: device "${device}" is listed twice (first on line ${firstLine.get(device)})`);
     if (type !== undefined && !(deviceTypes as readonly string[]).includes(type)) problems.push(`${at}: unknown type "${type}"; one of ${deviceTypes.join(', ')}`);
     if (!firstLine.has(device)) firstLine.set(device, info.lines);

@@ -84,6 +84,11 @@ export class RegistryError extends Error {
   }
 }
 
+/** Why a device id cannot be registered (malformed, or reserved for the server's own topics), or undefined. */
+export function deviceIdProblem(device: string): string | undefined {
+  return idProblem('device', device) ?? (RESERVED_DEVICE_IDS.has(device) ? `device "${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)` : undefined);
+}
+
 function checkId(what: 'tenant' | 'device', id: string, index?: number): void {
   const problem = idProblem(what, id);
   if (problem) throw new RegistryError('invalid', problem, index);
@@ -207,8 +212,8 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
     if (devices.length === 0) return [];
     const seen = new Set<string>();
     devices.forEach(({ device }, i) => {
-      checkId('device', device, i);
-      if (RESERVED_DEVICE_IDS.has(device)) throw new RegistryError('invalid', `"${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)`, i);
+      const problem = deviceIdProblem(device);
+      if (problem) throw new RegistryError('invalid', problem, i);
       if (seen.has(device)) throw new RegistryError('invalid', `device ${tenant}/${device} is listed twice`, i);
       seen.add(device);
     });
