@@ -141,6 +141,27 @@ describe('broker restart with persistent sessions', () => {
     await expect(startBroker(config, hooks, log, { dataDir })).rejects.toThrow(/cannot open .*another broker using this directory/);
   });
 
+  it('disk persistence keeps the retained messages of server topics in memory only (a dispatch result per tick is no disk write)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'qs-broker-retained-'));
+    dirs.push(dataDir);
+    const config = localBrokerConfig({ persistence: { kind: 'disk' } });
+    const first = track(await startBroker(config, hooks, log, { dataDir }));
+    const DISPATCH = 'qs/v1/t1/dispatch/latest';
+    await first.publish(DISPATCH, '{"tick":1}', { qos: 0, retain: true });
+    await first.publish(DISPATCH, '{"tick":2}', { qos: 0, retain: true });
+    await first.publish(STATE, '{"state":"online"}', { qos: 1, retain: true });
+    // Served while the broker runs, alone and among a wildcard's device topics.
+    expect(await retained(first, DISPATCH)).toBe('{"tick":2}');
+    const all: string[] = [];
+    for await (const p of persistenceOf(first).createRetainedStream('qs/v1/t1/#')) all.push(`${p.topic} ${p.payload.toString()}`);
+    expect(all.sort()).toEqual([`${STATE} {"state":"online"}`, `${DISPATCH} {"tick":2}`]);
+    await first.close();
+    // Not on disk: after a restart on the same directory only the device's retained state is there.
+    const second = track(await startBroker(config, hooks, log, { dataDir }));
+    expect(await retained(second, DISPATCH)).toBeUndefined();
+    expect(await retained(second, STATE)).toBe('{"state":"online"}');
+  });
+
   it("refuses kind 'disk' without a directory to put it in", async () => {
     await expect(startBroker(localBrokerConfig({ persistence: { kind: 'disk' } }), hooks, log)).rejects.toThrow(/no directory is known/);
   });

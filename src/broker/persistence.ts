@@ -7,15 +7,20 @@
  *         over `level` (classic-level, prebuilt LevelDB binaries inside the npm package), in
  *         `${dataDir}/broker` unless broker.persistence.dir says otherwise. Survives a restart and
  *         a kill -9 of the process (LevelDB's log is written before each call returns); not an
- *         OS crash or power cut (writes are not fsync'd).
-
+ *         OS crash or power cut (writes are not fsync'd). Retained messages on the server's own
+ *         topics (qs/v1/{tenant}/dispatch/..., see RESERVED_DEVICE_IDS) stay in memory: the
+ *         dispatch republishes its ~140 KB result there on every tick, which would otherwise be
+ *         a LevelDB write each time, and after a restart it would be stale until the next tick.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BrokerPersistence } from '../config/schema.ts';
 import type { PersistenceInfo } from './types.ts';
 import { Level } from 'level';
+import aedesMemoryPersistence from 'aedes-persistence';
+import { RESERVED_DEVICE_IDS } from '../identity/index.ts';
 // @ts-expect-error: the package ships no type declarations; its documented default export is used below.
 import aedesPersistenceLevel from 'aedes-persistence-level';
 
@@ -52,11 +57,73 @@ export async function openPersistence(config: BrokerPersistence, dataDir: string
     const cause = (err as { cause?: Error }).cause?.message;
     throw new Error(`broker.persistence: cannot open ${dir}: ${(err as Error).message}${cause ? ` (${cause})` : ''}; is another broker using this directory?`);
   }
-  const instance = (aedesPersistenceLevel as (db: unknown) => AedesPersistenceHandle)(db);
+  const instance = serverRetainedInMemory((aedesPersistenceLevel as (db: unknown) => RetainedStore)(db));
   log.info({ dir }, 'broker sessions persisted on disk');
   return {
     info: { kind: 'disk', dir },
     instance,
     close: () => instance.destroy(),
   };
+}
+
+interface RetainedPacket {
+  topic: string;
+  payload: Buffer;
+}
+
+/** The part of an aedes persistence that retained messages go through (aedes-persistence's callback layer). */
+interface RetainedStore extends AedesPersistenceHandle {
+  broker: unknown;
+  storeRetained(packet: RetainedPacket, cb?: (err: Error | null) => void): Promise<void> | undefined;
+  createRetainedStream(pattern: string): Readable;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+}
+
+/** qs/v1/{tenant}/{dispatch|alarms|server}/...: published by the server itself. */
+export function isServerTopic(topic: string): boolean {
+  const parts = topic.split('/', 4);
+  return parts[0] === 'qs' && parts[1] === 'v1' && parts[3] !== undefined && RESERVED_DEVICE_IDS.has(parts[3]);
+}
+
+const serverTopicsOnly = (stream: Readable, keep: boolean): AsyncIterable<RetainedPacket> =>
+  (async function* () {
+    for await (const packet of stream as AsyncIterable<RetainedPacket>) if (isServerTopic(packet.topic) === keep) yield packet;
+  })();
+
+/**
+ * `disk` with the retained messages of server topics kept in aedes' memory persistence instead;
+ * everything else (and retained messages of device topics) goes to `disk`. Retained messages left
+ * on disk under server topics by an earlier version are not served.
+ */
+function serverRetainedInMemory(disk: RetainedStore): RetainedStore {
+  // The package is CommonJS: its module.exports is the factory its typings call the default export.
+  const memory = (aedesMemoryPersistence as unknown as () => RetainedStore)();
+  const both = (streams: [Readable, Readable]) =>
+    Readable.from(
+      (async function* () {
+        yield* serverTopicsOnly(streams[0], false);
+        yield* serverTopicsOnly(streams[1], true);
+      })(),
+    );
+  const overrides: Partial<RetainedStore> = {
+    storeRetained: (packet, cb) => (isServerTopic(packet.topic) ? memory : disk).storeRetained(packet, cb),
+    createRetainedStream: (pattern) => both([disk.createRetainedStream(pattern), memory.createRetainedStream(pattern)]),
+    createRetainedStreamCombi: (patterns) => both([disk.createRetainedStreamCombi(patterns), memory.createRetainedStreamCombi(patterns)]),
+    destroy: async () => {
+      await memory.destroy();
+      await disk.destroy();
+    },
+  };
+  return new Proxy(disk, {
+    get(target, prop) {
+      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof RetainedStore];
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+    set(target, prop, value) {
+      // aedes hands itself to its persistence (persistence.broker = aedes): both need it.
+      if (prop === 'broker') memory.broker = value;
+      return Reflect.set(target, prop, value, target);
+    },
+  });
 }
