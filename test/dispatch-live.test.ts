@@ -4,13 +4,15 @@
  * the audit trail and the series store; automatic mode sends a setpoint that a simulated
  * gateway acknowledges.
  *
- * Dispatch topics are read through an in-process aedes subscription: the broker's ACL lets a
- * device subscribe only to its own cmd topic, and operators read results over the API and SSE,
- * so the test listens where the server publishes, as an MQTT bridge or dashboard plugin would.
+ * Most checks read the dispatch topics through an in-process aedes subscription, where the server
+ * publishes; one test reads them as an integration does, over MQTT/TCP with an API token login
+ * (a device may subscribe only to its own cmd topic).
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MqttClient } from 'mqtt';
+import { promisify } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulation, type SimulationHandle } from '../simulators/index.ts';
 import { loadCity, type City, type DispatchResult } from '../src/coupling/index.ts';
@@ -291,6 +293,49 @@ describe('live dispatch in the server', () => {
     expect(series.body.readings).toEqual([]);
     expect(otherTenantMessages).toEqual([]);
     expect((await api(apiPort, '/api/v1/dispatch/latest', 'qst_not-a-token')).status).toBe(401);
+  });
+
+  it('an API token logs in to MQTT read-only: its tenant\'s dispatch topics, nothing else, until it is revoked', async () => {
+    const port = server.broker.tcpPort!;
+    // A foreign client (mosquitto_sub) with the read token as password gets the retained KPIs.
+    const { stdout } = await promisify(execFile)('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv311', '-u', TENANT, '-P', tokens.read!, '-t', `qs/v1/${TENANT}/dispatch/kpis`, '-C', '1', '-W', '10'], { timeout: 15_000 });
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'optimal', kpis: { costEurPerH: expect.any(Number) } });
+
+    const login = (username: string, password: string, opts: mqtt.IClientOptions = {}) =>
+      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+    const connackCode = (p: Promise<MqttClient>) => p.then(() => 0, (err: { code?: number }) => err.code);
+    expect(await connackCode(login(TENANT, 'qst_not-a-token'))).toBe(4);
+    expect(await connackCode(login(TENANT, tokens.other!))).toBe(5);
+    expect(await connackCode(login(TENANT, tokens.read!, { will: { topic: `qs/v1/${TENANT}/dispatch/x`, payload: Buffer.from('x'), qos: 0, retain: false } }))).toBe(5);
+
+    const revocable = await server.registry.addToken(TENANT, 'read', 'scada');
+    const reader = await login(TENANT, revocable.token);
+    clients.push(reader);
+    const got: string[] = [];
+    reader.on('message', (topic) => got.push(topic));
+    const suback = (filter: string) => reader.subscribeAsync(filter).then((g) => g[0]!.qos, (err: { packet?: { granted?: number[] } }) => err.packet?.granted?.[0]);
+    const granted: (number | undefined)[] = [];
+    for (const filter of [`qs/v1/${TENANT}/dispatch/#`, `qs/v1/${OTHER}/dispatch/#`, `qs/v1/${TENANT}/${WHS}/data`, `qs/v1/+/dispatch/#`, '#']) granted.push(await suback(filter));
+    expect(granted).toEqual([0, 128, 128, 128, 128]);
+    await waitFor(() => got.includes(`qs/v1/${TENANT}/dispatch/latest`) || undefined, 10_000);
+    expect(got.every((t) => t.startsWith(`qs/v1/${TENANT}/dispatch/`))).toBe(true);
+    // Read-only: a publish is acknowledged but dropped as a rejection (never routed); the connection stays.
+    const routed: string[] = [];
+    await new Promise<void>((resolve) =>
+      server.broker.aedes.subscribe(`qs/v1/${TENANT}/${WHS}/data`, (packet, cb) => {
+        if (packet.payload.toString().includes('"seq":424242')) routed.push(packet.topic);
+        cb();
+      }, resolve),
+    );
+    await reader.publishAsync(`qs/v1/${TENANT}/${WHS}/data`, '{"seq":424242,"samples":[]}', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(routed).toEqual([]);
+    expect(reader.connected).toBe(true);
+
+    // Revoked: the next dispatch it would receive ends the connection instead.
+    await server.registry.revokeToken(revocable.id);
+    await new Promise<void>((resolve) => reader.once('close', () => resolve()));
+    expect(await connackCode(login(TENANT, revocable.token))).toBe(4);
   });
 
   it('automatic mode sends the setpoint to the device and tracks its ack', async () => {

@@ -41,6 +41,18 @@ export function checkPublish(topic: string, identity: DeviceIdentity | undefined
 
 const validId = (id: string): boolean => idSchema.safeParse(id).success;
 
+/** Where a reader (API token login of `tenant`) may subscribe and what it receives: `qs/v1/{tenant}/dispatch/...`. */
+export function readerPrefix(tenant: string): string {
+  return `${TOPIC_ROOT}/${TOPIC_VERSION}/${tenant}/dispatch/`;
+}
+
+/** May a reader of `tenant` subscribe to `filter`? null when allowed, else the reason. */
+export function checkReaderSubscribe(filter: string, tenant: string): string | null {
+  const prefix = readerPrefix(tenant);
+  if (filter.startsWith(prefix) && filter.length > prefix.length) return null;
+  return `an API token login of tenant ${tenant} may only subscribe under ${prefix} (e.g. ${prefix}#), not ${excerpt(filter)}`;
+}
+
 /**
  * May `identity` subscribe to `filter`? Returns null when allowed, else the reason.
  * A device gets its own command topic, its sub-devices' command topics, and `+` over them.

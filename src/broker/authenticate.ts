@@ -1,6 +1,7 @@
 import type { Client, ConnectPacket } from 'aedes';
 import { devicePrefix } from '../contract/topics.ts';
-import type { DeviceIdentity } from '../identity/types.ts';
+import { idSchema } from '../contract/topics.ts';
+import type { DeviceIdentity, TokenIdentity } from '../identity/types.ts';
 import { checkPublish, excerpt, parseUsername } from './acl.ts';
 import { reportedError, type BrokerContext } from './context.ts';
 import { SESSION, sessionOf, type ClientSession, type TrackedClient } from './session.ts';
@@ -122,17 +123,19 @@ export function createAuthenticate(ctx: BrokerContext) {
       done(reportedError(rejection.reason, returnCode) as Error & { returnCode: number }, false);
     };
 
-    const accept = (identity: DeviceIdentity | undefined): void => {
+    const accept = (identity: DeviceIdentity | undefined, reader?: ClientSession['reader']): void => {
       const willTopic = info?.will?.topic;
+      if (willTopic !== undefined && reader) return refuse('an API token login is read-only and has no last will', NOT_AUTHORIZED);
       if (willTopic !== undefined) {
         const check = checkPublish(willTopic, identity, ctx.limits.maxTopicDepth);
         if (!check.ok) return refuse(`last will refused: ${check.reason}`, NOT_AUTHORIZED, identity);
       }
       const takenOver = sessionOf((ctx.aedes as unknown as { clients: Record<string, Client> }).clients[client.id]);
       if (takenOver) takenOver.closeReason = 'taken over by a new connection with the same client id';
-      const device = identity ? ctx.devices.get(identity) : ctx.devices.create({ tenant: '', device: `anonymous#${client.id}` });
+      const device = identity ? ctx.devices.get(identity) : ctx.devices.create({ tenant: reader?.tenant ?? '', device: `${reader ? 'reader' : 'anonymous'}#${client.id}` });
       const session: ClientSession = {
         identity,
+        reader,
         prefix: identity ? devicePrefix(identity.tenant, identity.device) : '',
         clientId,
         device,
@@ -170,11 +173,22 @@ export function createAuthenticate(ctx: BrokerContext) {
       return refuse('no username; anonymous access is disabled, log in as {tenant}/{device} with the device secret', NOT_AUTHORIZED);
     }
     const claimed = parseUsername(username);
+    if (claimed === null && idSchema.safeParse(username).success) return acceptReader(username);
     if (claimed === null) {
       return refuse(`username ${JSON.stringify(excerpt(username, 80))} is not of the form {tenant}/{device}`, BAD_USERNAME_OR_PASSWORD);
     }
     // A client that gave up while queued costs no scrypt check: under a storm that would feed retries.
     return decide(queue.run(() => (client.closed ? Promise.resolve(GAVE_UP) : verify(username, password))), claimed, BAD_USERNAME_OR_PASSWORD, username);
+
+    /** Username `{tenant}`, password an API token of that tenant: a read-only login (cheap check, no queue). */
+    function acceptReader(tenant: string): void {
+      if (hooks.tokenVerifier === undefined) return refuse(`username ${JSON.stringify(tenant)} is not of the form {tenant}/{device} (API token logins are not set up on this server)`, BAD_USERNAME_OR_PASSWORD);
+      const token = password === undefined ? '' : password.toString('utf8');
+      const found: TokenIdentity | null = token === '' ? null : hooks.tokenVerifier.verifyToken(token);
+      if (found === null) return refuse(`unknown or revoked API token (login as tenant ${tenant})`, BAD_USERNAME_OR_PASSWORD);
+      if (found.tenant !== tenant) return refuse(`the API token is not one of tenant ${tenant}`, NOT_AUTHORIZED);
+      accept(undefined, { ...found, token });
+    }
 
     /** `failCode`: the CONNACK code of a refusal other than revocation. */
     function decide(pending: Promise<Verdict> | null, claimed: DeviceIdentity, failCode: number, key: string): void {

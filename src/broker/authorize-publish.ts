@@ -1,7 +1,7 @@
 import type { Client, PublishPacket } from 'aedes';
 import type { ParsedTopic } from '../contract/topics.ts';
 import type { DeviceIdentity } from '../identity/types.ts';
-import { checkPublish } from './acl.ts';
+import { checkPublish, excerpt } from './acl.ts';
 import { reportedError, settleInflight, type BrokerContext } from './context.ts';
 import { sessionOf, TOPIC_CACHE_LIMIT, type ClientSession } from './session.ts';
 import type { DevicePublish } from './types.ts';
@@ -28,6 +28,7 @@ function noop(): void {}
 function verdictFor(session: ClientSession, topic: string, maxTopicDepth: number): Verdict {
   let verdict = session.topicCache.get(topic) as Verdict | undefined;
   if (verdict !== undefined) return verdict;
+  if (session.reader) return { ok: false, reason: `an API token login (tenant ${session.reader.tenant}) is read-only and may not publish, not on ${excerpt(topic)}` };
   const check = checkPublish(topic, session.identity, maxTopicDepth);
   verdict = check.ok ? { ok: true, parsed: check.parsed, identity: session.identity ?? { tenant: check.parsed.tenant, device: check.parsed.gateway } } : check;
   if (session.topicCache.size < TOPIC_CACHE_LIMIT) session.topicCache.set(topic, verdict);

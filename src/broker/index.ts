@@ -89,7 +89,7 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
   aedes.authenticate = createAuthenticate(ctx);
   aedes.authorizePublish = createAuthorizePublish(ctx);
   aedes.authorizeSubscribe = createAuthorizeSubscribe(ctx);
-  aedes.authorizeForward = createAuthorizeForward();
+  aedes.authorizeForward = createAuthorizeForward(ctx);
   installPublishGate(ctx);
   watchClientErrors(ctx);
   trackPresence(ctx);

@@ -1,5 +1,5 @@
 import type { Client } from 'aedes';
-import type { DeviceIdentity } from '../identity/types.ts';
+import type { DeviceIdentity, TokenIdentity } from '../identity/types.ts';
 import type { PublishCheck } from './acl.ts';
 import { TokenBucket } from './rate-limit.ts';
 
@@ -16,8 +16,14 @@ export interface DeviceState {
 
 /** What the broker knows about one connection; attached to the aedes Client under SESSION. */
 export interface ClientSession {
-  /** undefined: anonymous client (only with allowAnonymous). */
+  /** undefined: anonymous client (only with allowAnonymous), or a reader. */
   identity: DeviceIdentity | undefined;
+  /**
+   * A read-only login with an API token (username `{tenant}`): it may subscribe to its tenant's
+   * dispatch topics and nothing else, and never publish. The token is re-checked on delivery, so
+   * revoking it ends the subscription.
+   */
+  reader: (TokenIdentity & { token: string }) | undefined;
   /** `qs/v1/{tenant}/{device}/`; empty for anonymous clients. */
   prefix: string;
   /** Client id as the device sent it; aedes sees it namespaced by username (see authenticate.ts). */

@@ -1,6 +1,6 @@
 import type { Aedes } from 'aedes';
 import type { ParsedTopic } from '../contract/topics.ts';
-import type { DeviceAuthenticator, DeviceIdentity, DeviceVerification } from '../identity/types.ts';
+import type { DeviceAuthenticator, DeviceIdentity, DeviceVerification, TokenVerifier } from '../identity/types.ts';
 
 export interface DevicePublish {
   /** Authenticated gateway (with allowAnonymous: the device named in the topic). */
@@ -44,6 +44,11 @@ export interface BrokerHooks {
    * client certificates are refused (the broker will not start with clientCerts on).
    */
   certificateAuthenticator?(subject: DeviceIdentity): Promise<DeviceVerification>;
+  /**
+   * Read-only MQTT logins for integrations (SCADA, bridges): username `{tenant}`, an API token of
+   * that tenant as the password. Without it, such logins are refused.
+   */
+  tokenVerifier?: TokenVerifier;
   onConnect?(identity: DeviceIdentity, clientId: string): void;
   onDisconnect?(identity: DeviceIdentity, clientId: string, reason: string): void;
 }

@@ -73,6 +73,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     {
       authenticator: registry,
       certificateAuthenticator: (subject) => registry.verifyCertificateSubject(subject),
+      tokenVerifier: registry,
       onDevicePublish: (msg) => pipeline.handle(msg),
       onReject: (r) => void pipeline.refused(r),
       onWarning: (id, warning) => {
