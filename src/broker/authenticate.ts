@@ -1,6 +1,5 @@
 import type { Client, ConnectPacket } from 'aedes';
-import { devicePrefix } from '../contract/topics.ts';
-import { idSchema } from '../contract/topics.ts';
+import { devicePrefix, idSchema } from '../contract/topics.ts';
 import type { DeviceIdentity, TokenIdentity } from '../identity/types.ts';
 import { checkPublish, excerpt, parseUsername } from './acl.ts';
 import { reportedError, type BrokerContext } from './context.ts';

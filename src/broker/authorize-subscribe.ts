@@ -23,7 +23,8 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
 
 /**
  * Last line of defence on delivery: a device only ever receives topics under its own prefix, also
- * from a persistent session's queue restored after reconnecting.
+ * from a persistent session's queue restored after reconnecting; a reader only its tenant's
+ * dispatch topics, and only while its token is valid.
  */
 export function createAuthorizeForward(ctx: BrokerContext) {
   return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
