@@ -331,6 +331,12 @@ describe('live dispatch in the server', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(routed).toEqual([]);
     expect(reader.connected).toBe(true);
+    // The refusal is filed with the tenant's dead letters, under the token's id (no device).
+    const letter = await waitFor(async () => {
+      const r = await api<{ deadLetters: { device: string; reason: string }[] }>(apiPort, '/api/v1/dead-letters?limit=1000', tokens.admin!);
+      return r.body.deadLetters.find((l) => l.device === `api-token:${revocable.id}`);
+    }, 5_000);
+    expect(letter.reason).toMatch(/read-only and may not publish/);
 
     // Revoked: the next dispatch it would receive ends the connection instead.
     await server.registry.revokeToken(revocable.id);

@@ -4,6 +4,7 @@ import type { DeviceIdentity, TokenIdentity } from '../identity/types.ts';
 import { checkPublish, excerpt, parseUsername } from './acl.ts';
 import { reportedError, type BrokerContext } from './context.ts';
 import { SESSION, sessionOf, type ClientSession, type TrackedClient } from './session.ts';
+import type { BrokerRejection } from './types.ts';
 import { peerCertificateOfClient } from './tls.ts';
 
 /** CONNACK return codes of MQTT 3.1.1. */
@@ -116,15 +117,16 @@ export function createAuthenticate(ctx: BrokerContext) {
     const receivedAt = Date.now();
 
     /** `key`: what the refusal is about, for the reject throttle (default: the username). */
-    const refuse = (reason: string, returnCode: number, claimed?: DeviceIdentity | null, key = username ?? ''): void => {
-      const rejection = { clientId, topic: '', reason: `CONNECT refused: ${reason}`, receivedAt, ...(claimed ? { identity: claimed } : {}) };
+    const refuse = (reason: string, returnCode: number, claimed?: DeviceIdentity | BrokerRejection['reader'] | null, key = username ?? ''): void => {
+      const who = !claimed ? {} : 'device' in claimed ? { identity: claimed } : { reader: claimed };
+      const rejection = { clientId, topic: '', reason: `CONNECT refused: ${reason}`, receivedAt, ...who };
       ctx.rejections.report(`connect\0${excerpt(key, 200)}`, rejection);
       done(reportedError(rejection.reason, returnCode) as Error & { returnCode: number }, false);
     };
 
     const accept = (identity: DeviceIdentity | undefined, reader?: ClientSession['reader']): void => {
       const willTopic = info?.will?.topic;
-      if (willTopic !== undefined && reader) return refuse('an API token login is read-only and has no last will', NOT_AUTHORIZED);
+      if (willTopic !== undefined && reader) return refuse('an API token login is read-only and has no last will', NOT_AUTHORIZED, { tenant: reader.tenant, tokenId: reader.tokenId });
       if (willTopic !== undefined) {
         const check = checkPublish(willTopic, identity, ctx.limits.maxTopicDepth);
         if (!check.ok) return refuse(`last will refused: ${check.reason}`, NOT_AUTHORIZED, identity);
@@ -184,8 +186,8 @@ export function createAuthenticate(ctx: BrokerContext) {
       if (hooks.tokenVerifier === undefined) return refuse(`username ${JSON.stringify(tenant)} is not of the form {tenant}/{device} (API token logins are not set up on this server)`, BAD_USERNAME_OR_PASSWORD);
       const token = password === undefined ? '' : password.toString('utf8');
       const found: TokenIdentity | null = token === '' ? null : hooks.tokenVerifier.verifyToken(token);
-      if (found === null) return refuse(`unknown or revoked API token (login as tenant ${tenant})`, BAD_USERNAME_OR_PASSWORD);
-      if (found.tenant !== tenant) return refuse(`the API token is not one of tenant ${tenant}`, NOT_AUTHORIZED);
+      if (found === null) return refuse(`unknown or revoked API token (login as tenant ${tenant})`, BAD_USERNAME_OR_PASSWORD, { tenant });
+      if (found.tenant !== tenant) return refuse(`the API token is not one of tenant ${tenant}`, NOT_AUTHORIZED, { tenant });
       accept(undefined, { ...found, token });
     }
 

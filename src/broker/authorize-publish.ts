@@ -3,7 +3,7 @@ import type { ParsedTopic } from '../contract/topics.ts';
 import type { DeviceIdentity } from '../identity/types.ts';
 import { checkPublish, excerpt } from './acl.ts';
 import { reportedError, settleInflight, type BrokerContext } from './context.ts';
-import { sessionOf, TOPIC_CACHE_LIMIT, type ClientSession } from './session.ts';
+import { rejectedWho, sessionOf, TOPIC_CACHE_LIMIT, type ClientSession } from './session.ts';
 import type { DevicePublish } from './types.ts';
 
 /**
@@ -57,7 +57,7 @@ export function createAuthorizePublish(ctx: BrokerContext) {
   const drop = (session: ClientSession, packet: GatedPacket, kind: string, reason: string, receivedAt: number): void => {
     packet[DROPPED] = true;
     ctx.rejections.report(session.device.key + kind, {
-      ...(session.identity ? { identity: session.identity } : {}),
+      ...rejectedWho(session),
       clientId: session.clientId,
       topic: packet.topic,
       payload: asBuffer(packet.payload),

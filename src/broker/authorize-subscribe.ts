@@ -1,7 +1,7 @@
 import type { AedesPublishPacket, Client, Subscription } from 'aedes';
 import { checkReaderSubscribe, checkSubscribe, readerPrefix } from './acl.ts';
 import type { BrokerContext } from './context.ts';
-import { sessionOf } from './session.ts';
+import { rejectedWho, sessionOf } from './session.ts';
 
 /** A refused filter gets SUBACK 0x80 (aedes grants 128 when the callback yields no subscription); the connection stays. */
 export function createAuthorizeSubscribe(ctx: BrokerContext) {
@@ -11,7 +11,7 @@ export function createAuthorizeSubscribe(ctx: BrokerContext) {
     const reason = session.reader ? checkReaderSubscribe(sub.topic, session.reader.tenant) : checkSubscribe(sub.topic, session.identity);
     if (reason === null) return callback(null, sub);
     ctx.rejections.report(`${session.device.key}\0subscribe`, {
-      ...(session.identity ? { identity: session.identity } : {}),
+      ...rejectedWho(session),
       clientId: session.clientId,
       topic: sub.topic,
       reason: `SUBSCRIBE refused (SUBACK 0x80): ${reason}`,

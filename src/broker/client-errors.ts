@@ -1,6 +1,6 @@
 import type { Client } from 'aedes';
 import { REPORTED, type BrokerContext, type ReportedError } from './context.ts';
-import { sessionOf } from './session.ts';
+import { rejectedWho, sessionOf } from './session.ts';
 
 /** Ends of a connection that are nobody's fault, or not the device's: logged, not dead-lettered. */
 const BENIGN = new Set(['keep alive timeout', 'connection closed', 'drain timeout', 'connect did not arrive in time', 'last will suppressed']);
@@ -35,7 +35,7 @@ export function watchClientErrors(ctx: BrokerContext): void {
     log.info({ clientId: session?.clientId ?? client.id, err: err.message }, 'client closed for a protocol violation');
     if (session === undefined) return;
     ctx.rejections.report(`${session.device.key}\0protocol`, {
-      ...(session.identity ? { identity: session.identity } : {}),
+      ...rejectedWho(session),
       clientId: session.clientId,
       topic: '',
       reason: describe(err, ctx.limits.maxTopicDepth),

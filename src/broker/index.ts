@@ -24,7 +24,7 @@ import { guardPacketSize } from './packet-size-guard.ts';
 import { externalPersistence, openPersistence } from './persistence.ts';
 import { trackPresence, watchRevocations } from './presence.ts';
 import { RejectThrottle } from './reject-throttle.ts';
-import { DeviceRegistry, sessionOf } from './session.ts';
+import { DeviceRegistry, rejectedWho, sessionOf } from './session.ts';
 import { attachPeerCertificate, loadBrokerTls, type PeerCertificate } from './tls.ts';
 import type { BrokerHooks, BrokerRejection, RunningBroker, StartBrokerOptions } from './types.ts';
 
@@ -109,7 +109,7 @@ export async function startBroker(config: Config['broker'], hooks: BrokerHooks, 
     guardPacketSize(conn, limits.maxPacketBytes, (announced) => {
       const session = sessionOf(client);
       ctx.rejections.report(`${session?.device.key ?? 'unauthenticated'}\0size`, {
-        ...(session?.identity ? { identity: session.identity } : {}),
+        ...rejectedWho(session),
         clientId: session?.clientId ?? (client.id || undefined),
         topic: '',
         reason: `packet of ${announced} bytes announced, limit maxPacketBytes=${limits.maxPacketBytes}; connection closed before reading it`,

@@ -1,6 +1,7 @@
 import type { Client } from 'aedes';
 import type { DeviceIdentity, TokenIdentity } from '../identity/types.ts';
 import type { PublishCheck } from './acl.ts';
+import type { BrokerRejection } from './types.ts';
 import { TokenBucket } from './rate-limit.ts';
 
 /** State shared by all live connections of one device: its rate budget and who is connected. */
@@ -41,6 +42,13 @@ export interface ClientSession {
   revoked: boolean;
   /** When the credential check began (epoch ms); a revocation after it may not be reflected in its result. */
   authStartedAt: number;
+}
+
+/** Who a rejection is about: the device, the reader's tenant and token, or nobody known (anonymous). */
+export function rejectedWho(session: ClientSession | undefined): Pick<BrokerRejection, 'identity' | 'reader'> {
+  if (session?.identity) return { identity: session.identity };
+  if (session?.reader) return { reader: { tenant: session.reader.tenant, tokenId: session.reader.tokenId } };
+  return {};
 }
 
 export const SESSION: unique symbol = Symbol('querstrom.broker.session');

@@ -17,6 +17,8 @@ export interface DevicePublish {
 
 export interface BrokerRejection {
   identity?: DeviceIdentity;
+  /** A read-only API token login (no device): its tenant, and the token when it was valid. */
+  reader?: { tenant: string; tokenId?: string };
   clientId?: string;
   /** Empty for rejections that are not about one topic (CONNECT, oversized packet). */
   topic: string;

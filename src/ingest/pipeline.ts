@@ -21,6 +21,8 @@ export interface IncomingMessage {
 /** A message the broker refused before it reached validation (ACL, limits, auth). */
 export interface RefusedMessage {
   identity?: { tenant: string; device: string } | undefined;
+  /** A read-only API token login: filed under its tenant as device `api-token` (`api-token:{id}` once the token is known). */
+  reader?: { tenant: string; tokenId?: string } | undefined;
   topic: string;
   payload?: Buffer | undefined;
   reason: string;
@@ -134,11 +136,12 @@ export class IngestPipeline {
 
   /** Refusals from the broker (ACL, limits) take the same durable dead-letter path. */
   refused(r: RefusedMessage): Promise<void> {
-    return this.deadLetter(r, r.identity?.device ?? 'unknown', undefined);
+    const device = r.identity?.device ?? (r.reader ? (r.reader.tokenId ? `api-token:${r.reader.tokenId}` : 'api-token') : 'unknown');
+    return this.deadLetter(r, device, undefined);
   }
 
   private async deadLetter(r: RefusedMessage, device: string, parsed: ParsedTopic | undefined): Promise<void> {
-    const tenant = r.identity?.tenant ?? 'unknown';
+    const tenant = r.identity?.tenant ?? r.reader?.tenant ?? 'unknown';
     const letter: DeadLetter = {
       tenant,
       device,
