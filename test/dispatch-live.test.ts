@@ -333,7 +333,7 @@ describe('live dispatch in the server', () => {
     expect(reader.connected).toBe(true);
     // The refusal is filed with the tenant's dead letters, under the token's id (no device).
     const letter = await waitFor(async () => {
-      const r = await api<{ deadLetters: { device: string; reason: string }[] }>(apiPort, '/api/v1/dead-letters?limit=1000', tokens.admin!);
+      const r = await api<{ deadLetters: { device: string; reason: string }[] }>(apiPort, `/api/v1/dead-letters?device=api-token:${revocable.id}`, tokens.admin!);
       return r.body.deadLetters.find((l) => l.device === `api-token:${revocable.id}`);
     }, 5_000);
     expect(letter.reason).toMatch(/read-only and may not publish/);

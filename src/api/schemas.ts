@@ -4,7 +4,7 @@
  * so the two cannot drift apart.
  */
 import { z } from 'zod';
-import { deviceTypeSchema, idSchema, metricNameSchema } from '../contract/index.ts';
+import { deviceTypeSchema, idSchema, metricNameSchema, tokenLoginLabelPattern } from '../contract/index.ts';
 import { aggregateFunctions, type AggregateFunction } from '../store/types.ts';
 
 /** Named schemas that become `components.schemas` in the OpenAPI document. */
@@ -151,7 +151,9 @@ export const latestQuerySchema = z
 
 export const deadLetterQuerySchema = z
   .object({
-    device: deviceKeySchema.optional(),
+    device: deviceKeySchema
+      .or(z.string().regex(tokenLoginLabelPattern).meta({ description: 'A read-only API token login: `api-token:{token id}`, or `api-token` for a token that was not recognised.' }))
+      .optional(),
     since: timeParam('Only dead letters received at or after this time').optional(),
     limit: limitParam(apiLimits.maxDeadLetterLimit, apiLimits.defaultDeadLetterLimit),
   })

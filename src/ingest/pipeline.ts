@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { deviceKey, formatTopic, type AckPayload, type ParsedTopic } from '../contract/index.ts';
+import { deviceKey, formatTopic, tokenLoginLabel, type AckPayload, type ParsedTopic } from '../contract/index.ts';
 import type { Config } from '../config/schema.ts';
 import type { DeviceTracker } from '../devices/tracker.ts';
 import type { IngestMetrics } from '../observability/metrics.ts';
@@ -21,7 +21,7 @@ export interface IncomingMessage {
 /** A message the broker refused before it reached validation (ACL, limits, auth). */
 export interface RefusedMessage {
   identity?: { tenant: string; device: string } | undefined;
-  /** A read-only API token login: filed under its tenant as device `api-token` (`api-token:{id}` once the token is known). */
+  /** A read-only API token login: filed under its tenant, named by tokenLoginLabel. */
   reader?: { tenant: string; tokenId?: string } | undefined;
   topic: string;
   payload?: Buffer | undefined;
@@ -136,7 +136,7 @@ export class IngestPipeline {
 
   /** Refusals from the broker (ACL, limits) take the same durable dead-letter path. */
   refused(r: RefusedMessage): Promise<void> {
-    const device = r.identity?.device ?? (r.reader ? (r.reader.tokenId ? `api-token:${r.reader.tokenId}` : 'api-token') : 'unknown');
+    const device = r.identity?.device ?? (r.reader ? tokenLoginLabel(r.reader.tokenId) : 'unknown');
     return this.deadLetter(r, device, undefined);
   }
 
