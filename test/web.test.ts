@@ -213,8 +213,16 @@ describe('web dashboard in Chromium', () => {
       expect(letter.reason.length).toBeGreaterThan(5);
       await expectAccessible(page, 'devices');
       await screenshot(page, 'devices');
+
+      // A read-only API token login that tries to publish: its refusal is listed under its label, which says what it is.
+      await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(server.mqtt), '-V', 'mqttv311', '-u', 'demo', '-P', token, '-q', '1', '-t', 'qs/v1/demo/gw-broken/data', '-m', '{}']);
+      const tokenLink = page.locator('table a[href^="#/devices/api-token"]').first();
+      await expect.poll(() => tokenLink.count(), { timeout: 12_000 }).toBeGreaterThan(0);
+      await tokenLink.click();
+      await expect.poll(() => detail.locator('.notice').first().textContent(), { timeout: 10_000 }).toContain('read-only API token login, not a device');
+      await expect.poll(() => detail.locator('td .reason').first().textContent(), { timeout: 10_000 }).toContain('read-only and may not publish');
     });
-  }, 30_000);
+  }, 40_000);
 
   it('registers gateways from a CSV list, all or none, and hands out their credentials once', async () => {
     await timed('register', async () => {

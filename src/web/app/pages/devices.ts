@@ -25,6 +25,9 @@ export function statusBadge(d: Device): HTMLElement {
   return badge(statusTone[d.status], t(`device.${d.status}` as Key));
 }
 
+/** The dead letters' name for a read-only API token login (tokenLoginLabel in src/contract/topics.ts). */
+const isTokenLogin = (device: string): boolean => /^api-token(:|$)/.test(device);
+
 function deadLetterTable(caption: string, letters: DeadLetter[], withDevice: boolean): HTMLElement {
   return table(
     caption,
@@ -150,7 +153,7 @@ export const devicesPage: PageDef = {
                 h('div', {}, h('dt', {}, t('col.duplicates')), h('dd', {}, int(d.duplicates))),
                 d.lastWarning ? h('div', {}, h('dt', {}, t('col.warning')), h('dd', { lang: 'en' }, d.lastWarning.warning)) : null,
               )
-            : notice('info', t('devices.unknown', { device: selected })),
+            : notice('info', t(isTokenLogin(selected) ? 'devices.tokenLogin' : 'devices.unknown', { device: selected })),
           d?.lastReject ? notice('bad', t('devices.whyRefused'), d.lastReject.reason) : null,
           h('h3', {}, t('devices.deadLettersOf', { device: selected })),
           deadLetterTable(t('devices.deadLettersOf', { device: selected }), letters.deadLetters, false),
