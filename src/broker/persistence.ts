@@ -20,7 +20,7 @@ import type { BrokerPersistence } from '../config/schema.ts';
 import type { PersistenceInfo } from './types.ts';
 import { Level } from 'level';
 import aedesMemoryPersistence from 'aedes-persistence';
-import { RESERVED_DEVICE_IDS } from '../identity/index.ts';
+import { isServerTopic } from './acl.ts';
 // @ts-expect-error: the package ships no type declarations; its documented default export is used below.
 import aedesPersistenceLevel from 'aedes-persistence-level';
 
@@ -79,16 +79,6 @@ interface RetainedStore extends AedesPersistenceHandle {
   createRetainedStreamCombi(patterns: string[]): Readable;
 }
 
-/** qs/v1/{tenant}/{dispatch|alarms|server}/...: published by the server itself. */
-export function isServerTopic(topic: string): boolean {
-  const parts = topic.split('/', 4);
-  return parts[0] === 'qs' && parts[1] === 'v1' && parts[3] !== undefined && RESERVED_DEVICE_IDS.has(parts[3]);
-}
-
-const serverTopicsOnly = (stream: Readable, keep: boolean): AsyncIterable<RetainedPacket> =>
-  (async function* () {
-    for await (const packet of stream as AsyncIterable<RetainedPacket>) if (isServerTopic(packet.topic) === keep) yield packet;
-  })();
 
 /**
  * `disk` with the retained messages of server topics kept in aedes' memory persistence instead;
@@ -98,11 +88,12 @@ const serverTopicsOnly = (stream: Readable, keep: boolean): AsyncIterable<Retain
 function serverRetainedInMemory(disk: RetainedStore): RetainedStore {
   // The package is CommonJS: its module.exports is the factory its typings call the default export.
   const memory = (aedesMemoryPersistence as unknown as () => RetainedStore)();
+  // Memory holds server topics only; disk may still hold some from an earlier version: skipped.
   const both = (streams: [Readable, Readable]) =>
     Readable.from(
       (async function* () {
-        yield* serverTopicsOnly(streams[0], false);
-        yield* serverTopicsOnly(streams[1], true);
+        for await (const packet of streams[0] as AsyncIterable<RetainedPacket>) if (!isServerTopic(packet.topic)) yield packet;
+        yield* streams[1] as AsyncIterable<RetainedPacket>;
       })(),
     );
   const overrides: Partial<RetainedStore> = {

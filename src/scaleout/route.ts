@@ -3,8 +3,7 @@
  * device and enforced its ACL (publish only under qs/v1/{tenant}/{device}/), so the identity
  * is the one the topic names; the topic itself is checked as strictly as the embedded broker does.
  */
-import { RESERVED_DEVICE_IDS } from '../identity/index.ts';
-import { checkPublish, excerpt } from '../broker/acl.ts';
+import { checkPublish, excerpt, isServerTopic } from '../broker/acl.ts';
 import { idSchema, type ParsedTopic } from '../contract/topics.ts';
 
 export type Route =
@@ -19,7 +18,8 @@ export function routeBrokerMessage(topic: string, maxTopicDepth: number): Route 
   const parts = topic.split('/', 7);
   const last = parts[parts.length - 1];
   if (last === 'cmd') return { kind: 'ignore', reason: 'command topic (server to device)' };
-  if (parts[3] !== undefined && RESERVED_DEVICE_IDS.has(parts[3])) return { kind: 'ignore', reason: `server topic qs/v1/{tenant}/${parts[3]}/…` };
+  // The shared subscriptions are all under qs/v1/, so the topic's fourth level decides.
+  if (isServerTopic(topic)) return { kind: 'ignore', reason: `server topic qs/v1/{tenant}/${parts[3]}/…` };
   const check = checkPublish(topic, undefined, maxTopicDepth);
   if (check.ok) return { kind: 'device', identity: { tenant: check.parsed.tenant, device: check.parsed.gateway }, parsed: check.parsed };
   const tenant = parts[2];
