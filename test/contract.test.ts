@@ -8,6 +8,7 @@ import {
   canonicalUnit,
   deviceKinds,
   deviceTypes,
+  dispatchTopicSuffixes,
   knownUnits,
   messageKinds,
   metricNameSchema,
@@ -31,6 +32,9 @@ import {
   wellKnownMetrics,
   writeSpecs,
 } from '../src/contract/generate.ts';
+import { createDispatchEngine, loadCity } from '../src/coupling/index.ts';
+import { kpiMessage } from '../src/dispatch/index.ts';
+import { jsonSchemaErrors } from './helpers/json-schema.ts';
 
 const specsDir = defaultSpecsDir;
 const read = (rel: string) => readFileSync(join(specsDir, rel), 'utf8');
@@ -50,71 +54,6 @@ const tempDir = () => {
 afterAll(() => {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
-
-// A validator for exactly the JSON Schema keywords the generator emits. Unknown keywords
-// throw, so a zod upgrade that emits something new cannot slip past this cross-check.
-const annotations = new Set(['$schema', '$id', 'title', 'description', 'format', 'examples', 'default']);
-const assertions = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'propertyNames', 'minProperties', 'maxProperties', 'items',
-  'minItems', 'maxItems', 'enum', 'const', 'minimum', 'maximum', 'exclusiveMinimum', 'minLength', 'maxLength', 'pattern', 'anyOf', 'oneOf',
-]);
-function schemaErrors(schema: any, value: unknown, path = '$'): string[] {
-  for (const k of Object.keys(schema)) if (!annotations.has(k) && !assertions.has(k)) throw new Error(`validator does not know keyword ${k} at ${path}`);
-  const errors: string[] = [];
-  const fail = (m: string) => errors.push(`${path}: ${m}`);
-  if (schema.anyOf && !schema.anyOf.some((s: any) => schemaErrors(s, value, path).length === 0)) fail('no anyOf branch matches');
-  if (schema.oneOf) {
-    const n = schema.oneOf.filter((s: any) => schemaErrors(s, value, path).length === 0).length;
-    if (n !== 1) fail(`${n} oneOf branches match`);
-  }
-  if ('const' in schema && value !== schema.const) fail(`not ${schema.const}`);
-  if (schema.enum && !schema.enum.includes(value)) fail('not in enum');
-  const isObj = typeof value === 'object' && value !== null && !Array.isArray(value);
-  if (schema.type) {
-    const ok = {
-      integer: Number.isInteger(value),
-      number: typeof value === 'number' && Number.isFinite(value),
-      string: typeof value === 'string',
-      boolean: typeof value === 'boolean',
-      array: Array.isArray(value),
-      object: isObj,
-      null: value === null,
-    }[schema.type as string];
-    if (ok === undefined) throw new Error(`unknown type ${schema.type}`);
-    if (!ok) return [...errors, `${path}: not ${schema.type}`];
-  }
-  if (typeof value === 'number') {
-    if (schema.minimum !== undefined && value < schema.minimum) fail('below minimum');
-    if (schema.maximum !== undefined && value > schema.maximum) fail('above maximum');
-    if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) fail('not above exclusiveMinimum');
-  }
-  if (typeof value === 'string') {
-    const len = [...value].length;
-    if (schema.minLength !== undefined && len < schema.minLength) fail('too short');
-    if (schema.maxLength !== undefined && len > schema.maxLength) fail('too long');
-    if (schema.pattern && !new RegExp(schema.pattern, 'u').test(value)) fail('pattern mismatch');
-  }
-  if (Array.isArray(value)) {
-    if (schema.minItems !== undefined && value.length < schema.minItems) fail('too few items');
-    if (schema.maxItems !== undefined && value.length > schema.maxItems) fail('too many items');
-    if (schema.items) value.forEach((v, i) => errors.push(...schemaErrors(schema.items, v, `${path}[${i}]`)));
-  }
-  if (isObj) {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj);
-    for (const r of schema.required ?? []) if (!(r in obj)) fail(`missing ${r}`);
-    if (schema.minProperties !== undefined && keys.length < schema.minProperties) fail('too few properties');
-    if (schema.maxProperties !== undefined && keys.length > schema.maxProperties) fail('too many properties');
-    for (const k of keys) {
-      if (schema.propertyNames) errors.push(...schemaErrors(schema.propertyNames, k, `${path}{${k}}`));
-      const sub = schema.properties?.[k];
-      if (sub) errors.push(...schemaErrors(sub, obj[k], `${path}.${k}`));
-      else if (schema.additionalProperties === false) fail(`unexpected ${k}`);
-      else if (typeof schema.additionalProperties === 'object') errors.push(...schemaErrors(schema.additionalProperties, obj[k], `${path}.${k}`));
-    }
-  }
-  return errors;
-}
 
 describe('generated files are up to date', () => {
   it('every generated file on disk equals a fresh in-memory generation (run `npm run specs` after changing a zod schema)', () => {
@@ -217,7 +156,7 @@ describe('JSON Schemas', () => {
   };
 
   it('one draft 2020-12 schema per kind with $id, title, description and the required fields', () => {
-    expect(readdirSync(join(specsDir, 'schemas')).sort()).toEqual(messageKinds.map((k) => `${k}.schema.json`).sort());
+    expect(readdirSync(join(specsDir, 'schemas')).sort()).toEqual([...messageKinds.map((k) => `${k}.schema.json`), ...dispatchTopicSuffixes.map((t) => `dispatch-${t}.schema.json`)].sort());
     for (const kind of messageKinds) {
       const s = readJson(`schemas/${kind}.schema.json`);
       expect(s.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
@@ -237,6 +176,39 @@ describe('JSON Schemas', () => {
     }
   });
 
+  it('one self-contained schema per dispatch topic, accepting what the engine publishes (Ajv)', async () => {
+    const latest = readJson('schemas/dispatch-latest.schema.json');
+    const kpis = readJson('schemas/dispatch-kpis.schema.json');
+    for (const [suffix, s] of [['latest', latest], ['kpis', kpis]] as const) {
+      expect(s.$id).toBe(`https://querstrom.org/schemas/v1/dispatch-${suffix}.schema.json`);
+      expect(s.description).toContain(`qs/v1/{tenant}/dispatch/${suffix}`);
+      expect(read(`schemas/dispatch-${suffix}.schema.json`)).not.toContain('$ref');
+      expect(s.additionalProperties).toBe(false);
+    }
+    expect(latest.required).toEqual(expect.arrayContaining(['setpoints', 'flows', 'storage', 'prices', 'kpis', 'explanations', 'alarms']));
+    expect(kpis.required).toEqual(['ts', 'tick', 'status', 'objective', 'kpis', 'prices', 'alarms']);
+
+    // A real tick of the demo city, first without readings (inputs missing: alarms), then with one.
+    const engine = await createDispatchEngine(loadCity('config/demo-city.yaml'), { autoReplan: false, now: () => Date.UTC(2026, 0, 5, 12) });
+    try {
+      const [binding] = engine.inputBindings();
+      const results = [engine.tick()];
+      engine.ingest(binding!.device, binding!.metric, 1, Date.UTC(2026, 0, 5, 12));
+      results.push(engine.tick());
+      expect(results[0]!.alarms.length).toBeGreaterThan(0);
+      for (const r of results) {
+        const published = JSON.parse(JSON.stringify(r));
+        expect(Object.keys(published.setpoints).length).toBeGreaterThan(0);
+        expect(jsonSchemaErrors(latest, published)).toEqual([]);
+        expect(jsonSchemaErrors(kpis, JSON.parse(JSON.stringify(kpiMessage(r))))).toEqual([]);
+      }
+      // The schemas are strict: a field the contract does not name fails.
+      expect(jsonSchemaErrors(kpis, { ...JSON.parse(JSON.stringify(kpiMessage(results[1]!))), extra: 1 }).join()).toContain('extra');
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('carries the contract limits, including those zod holds as refinements', () => {
     const data = readJson('schemas/data.schema.json');
     expect(data.properties.samples.minItems).toBe(1);
@@ -249,10 +221,10 @@ describe('JSON Schemas', () => {
     expect(readJson('schemas/birth.schema.json').properties.metrics.minProperties).toBe(1);
   });
 
-  it('agree with zod on every example (cross-check with a small subset validator)', () => {
+  it('agree with zod on every example (cross-check with Ajv)', () => {
     const schemas = generateJsonSchemas();
     for (const file of readdirSync(join(specsDir, 'examples')).filter((f) => f.endsWith('.json'))) {
-      expect(schemaErrors(schemas[kindOf(file)], readJson(`examples/${file}`)), file).toEqual([]);
+      expect(jsonSchemaErrors(schemas[kindOf(file)], readJson(`examples/${file}`)), file).toEqual([]);
     }
     for (const file of readdirSync(join(specsDir, 'examples/invalid')).filter((f) => f !== 'expected.json')) {
       let value: unknown;
@@ -261,7 +233,7 @@ describe('JSON Schemas', () => {
       } catch {
         continue; // not JSON at all: nothing for a schema to say
       }
-      expect(schemaErrors(schemas[kindOf(file)], value).length, `${file} should fail the JSON Schema too`).toBeGreaterThan(0);
+      expect(jsonSchemaErrors(schemas[kindOf(file)], value).length, `${file} should fail the JSON Schema too`).toBeGreaterThan(0);
     }
   });
 });
@@ -493,16 +465,25 @@ describe('AsyncAPI document', () => {
     expect(doc.servers.mqtts).toMatchObject({ host: '{host}:8883', protocol: 'secure-mqtt' });
     expect(doc.servers.wss).toMatchObject({ host: '{host}:8084', protocol: 'wss' });
     expect(doc.servers.mqtts.description).toContain('broker.tls');
-    expect(doc.servers.mqtts.security).toHaveLength(2);
-    expect(doc.servers.mqtt.security).toHaveLength(1);
+    const schemesOf = (server: any) => server.security.map((r: any) => r.$ref.split('/').pop());
+    expect(schemesOf(doc.servers.mqtts)).toEqual(['userPassword', 'apiToken', 'x509']);
+    expect(schemesOf(doc.servers.mqtt)).toEqual(['userPassword', 'apiToken']);
     expect(doc.servers.mqtt.bindings.mqtt.lastWill).toEqual({ topic: 'qs/v1/{tenant}/{device}/state', qos: 1, retain: true, message: '{"state":"offline"}' });
     expect(doc.components.securitySchemes.userPassword.type).toBe('userPassword');
+    expect(doc.components.securitySchemes.apiToken.type).toBe('userPassword');
+    expect(doc.components.securitySchemes.apiToken.description).toContain('qs/v1/{tenant}/dispatch/');
     expect(doc.components.securitySchemes.x509.type).toBe('X509');
   });
 
-  it('has a device and a sub-device channel per kind, with parameters for every address variable', () => {
+  it('has a device and a sub-device channel per kind and one per dispatch topic, with parameters for every address variable', () => {
     const addresses = Object.values(doc.channels).map((c: any) => c.address).sort();
-    expect(addresses).toEqual(messageKinds.flatMap((k) => [`qs/v1/{tenant}/{device}/${k}`, `qs/v1/{tenant}/{gateway}/{subdevice}/${k}`]).sort());
+    expect(addresses).toEqual(
+      [
+        ...messageKinds.flatMap((k) => [`qs/v1/{tenant}/{device}/${k}`, `qs/v1/{tenant}/{gateway}/{subdevice}/${k}`]),
+        ...dispatchTopicSuffixes.map((t) => `qs/v1/{tenant}/dispatch/${t}`),
+      ].sort(),
+    );
+    expect(doc.components.parameters.device.description).toContain('"dispatch", "alarms", "server"');
     for (const channel of Object.values(doc.channels) as any[]) {
       const vars = [...channel.address.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
       expect(Object.keys(channel.parameters).sort()).toEqual(vars);
@@ -512,12 +493,19 @@ describe('AsyncAPI document', () => {
   it('operations are from the server side, with QoS and retain per kind', () => {
     for (const op of Object.values(doc.operations) as any[]) {
       const channel = resolvePointer(op.channel.$ref) as any;
+      if (channel.address.includes('/dispatch/')) {
+        // Server to integrations: retained, QoS 0, and only for the read-only token login.
+        expect(op.action).toBe('send');
+        expect(op.bindings.mqtt).toMatchObject({ qos: 0, retain: true });
+        expect(op.security).toEqual([{ $ref: '#/components/securitySchemes/apiToken' }]);
+        continue;
+      }
       const kind = channel.address.split('/').pop() as MessageKind;
       expect(op.action).toBe(kindRules[kind].direction === 'device-to-server' ? 'receive' : 'send');
       expect(op.bindings.mqtt).toMatchObject({ qos: 1, retain: kind === 'state' });
       if (kind === 'cmd') expect((resolvePointer(op.reply.channel.$ref) as any).address).toMatch(/\/ack$/);
     }
-    expect(Object.keys(doc.operations)).toHaveLength(messageKinds.length * 2);
+    expect(Object.keys(doc.operations)).toHaveLength(messageKinds.length * 2 + dispatchTopicSuffixes.length);
   });
 
   it('message payloads are the published JSON Schemas, and message examples validate', () => {
@@ -528,6 +516,11 @@ describe('AsyncAPI document', () => {
       expect(payload.schema).toEqual(readJson(`schemas/${kind}.schema.json`));
       expect(message.examples.length).toBeGreaterThan(0);
       for (const ex of message.examples) expect(payloadSchemas[kind].safeParse(ex.payload).success, ex.name).toBe(true);
+    }
+    for (const suffix of dispatchTopicSuffixes) {
+      const channel = doc.channels[`dispatch${suffix[0]!.toUpperCase()}${suffix.slice(1)}`];
+      const message = resolvePointer(Object.values<any>(channel.messages)[0].$ref) as any;
+      expect((resolvePointer(message.payload.$ref) as any).schema).toEqual(readJson(`schemas/dispatch-${suffix}.schema.json`));
     }
   });
 });

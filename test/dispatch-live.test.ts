@@ -9,18 +9,23 @@
  * (a device may subscribe only to its own cmd topic).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulation, type SimulationHandle } from '../simulators/index.ts';
+import { defaultSpecsDir } from '../src/contract/generate.ts';
 import { loadCity, type City, type DispatchResult } from '../src/coupling/index.ts';
 import { dayOf } from '../src/dispatch/audit.ts';
 import { DEMO_CITY, demoFleet } from '../src/server/demo.ts';
 import type { RunningServer } from '../src/server/index.ts';
 import { provisionSimulatedDevices } from '../src/server/simulated-fleet.ts';
+import { jsonSchemaErrors } from './helpers/json-schema.ts';
 import { api, connectDevice, startTestServer, tempDir, waitFor } from './helpers/server.ts';
+
+const publishedSchema = (name: string): object => JSON.parse(readFileSync(join(defaultSpecsDir, 'schemas', `${name}.schema.json`), 'utf8')) as object;
 
 const TENANT = 'demo';
 const OTHER = 'stadt-b';
@@ -300,6 +305,8 @@ describe('live dispatch in the server', () => {
     // A foreign client (mosquitto_sub) with the read token as password gets the retained KPIs.
     const { stdout } = await promisify(execFile)('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv311', '-u', TENANT, '-P', tokens.read!, '-t', `qs/v1/${TENANT}/dispatch/kpis`, '-C', '1', '-W', '10'], { timeout: 15_000 });
     expect(JSON.parse(stdout)).toMatchObject({ status: 'optimal', kpis: { costEurPerH: expect.any(Number) } });
+    // What arrives over MQTT is what the published contract (firmware-specs, AsyncAPI) says.
+    expect(jsonSchemaErrors(publishedSchema('dispatch-kpis'), JSON.parse(stdout))).toEqual([]);
 
     const login = (username: string, password: string, opts: mqtt.IClientOptions = {}) =>
       mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...opts });
@@ -312,13 +319,18 @@ describe('live dispatch in the server', () => {
     const reader = await login(TENANT, revocable.token);
     clients.push(reader);
     const got: string[] = [];
-    reader.on('message', (topic) => got.push(topic));
+    let latestPayload: Buffer | undefined;
+    reader.on('message', (topic, payload) => {
+      got.push(topic);
+      if (topic.endsWith('/dispatch/latest')) latestPayload = payload;
+    });
     const suback = (filter: string) => reader.subscribeAsync(filter).then((g) => g[0]!.qos, (err: { packet?: { granted?: number[] } }) => err.packet?.granted?.[0]);
     const granted: (number | undefined)[] = [];
     for (const filter of [`qs/v1/${TENANT}/dispatch/#`, `qs/v1/${OTHER}/dispatch/#`, `qs/v1/${TENANT}/${WHS}/data`, `qs/v1/+/dispatch/#`, '#']) granted.push(await suback(filter));
     expect(granted).toEqual([0, 128, 128, 128, 128]);
     await waitFor(() => got.includes(`qs/v1/${TENANT}/dispatch/latest`) || undefined, 10_000);
     expect(got.every((t) => t.startsWith(`qs/v1/${TENANT}/dispatch/`))).toBe(true);
+    expect(jsonSchemaErrors(publishedSchema('dispatch-latest'), JSON.parse(latestPayload!.toString()))).toEqual([]);
     // Read-only: a publish is acknowledged but dropped as a rejection (never routed); the connection stays.
     const routed: string[] = [];
     await new Promise<void>((resolve) =>

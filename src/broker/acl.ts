@@ -1,5 +1,4 @@
-import { deviceKinds, devicePrefix, idSchema, parseTopic, TOPIC_ROOT, TOPIC_VERSION, type ParsedTopic } from '../contract/topics.ts';
-import { RESERVED_DEVICE_IDS } from '../identity/index.ts';
+import { deviceKinds, devicePrefix, idSchema, parseTopic, SERVER_TOPIC_IDS, TOPIC_ROOT, TOPIC_VERSION, type ParsedTopic } from '../contract/topics.ts';
 import type { DeviceIdentity } from '../identity/types.ts';
 
 export type PublishCheck = { ok: true; parsed: ParsedTopic } | { ok: false; reason: string };
@@ -45,7 +44,7 @@ const validId = (id: string): boolean => idSchema.safeParse(id).success;
 /** qs/v1/{tenant}/{dispatch|alarms|server}/...: published by the server itself, never by a device. */
 export function isServerTopic(topic: string): boolean {
   const parts = topic.split('/', 4);
-  return parts[0] === TOPIC_ROOT && parts[1] === TOPIC_VERSION && parts[3] !== undefined && RESERVED_DEVICE_IDS.has(parts[3]);
+  return parts[0] === TOPIC_ROOT && parts[1] === TOPIC_VERSION && parts[3] !== undefined && SERVER_TOPIC_IDS.has(parts[3]);
 }
 
 /** Where a reader (API token login of `tenant`) may subscribe and what it receives: `qs/v1/{tenant}/dispatch/...`. */

@@ -8,7 +8,7 @@
  *         `${dataDir}/broker` unless broker.persistence.dir says otherwise. Survives a restart and
  *         a kill -9 of the process (LevelDB's log is written before each call returns); not an
  *         OS crash or power cut (writes are not fsync'd). Retained messages on the server's own
- *         topics (qs/v1/{tenant}/dispatch/..., see RESERVED_DEVICE_IDS) stay in memory: the
+ *         topics (qs/v1/{tenant}/dispatch/..., see SERVER_TOPIC_IDS) stay in memory: the
  *         dispatch republishes its ~140 KB result there on every tick, which would otherwise be
  *         a LevelDB write each time, and after a restart it would be stale until the next tick.
  */

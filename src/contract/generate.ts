@@ -9,8 +9,19 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { configSchema } from '../config/schema.ts';
+import { dispatchKpiMessageSchema, dispatchResultSchema } from '../coupling/result.ts';
 import { birthPayloadSchema, contractLimits, payloadSchemas, sampleSchema, type DeviceType } from './payloads.ts';
-import { TOPIC_ROOT, TOPIC_VERSION, messageKinds, type MessageKind } from './topics.ts';
+import {
+  SERVER_TOPIC_IDS,
+  TOPIC_ROOT,
+  TOPIC_VERSION,
+  dispatchPublishOptions,
+  dispatchTopic,
+  dispatchTopicSuffixes,
+  messageKinds,
+  type DispatchTopicSuffix,
+  type MessageKind,
+} from './topics.ts';
 import { canonicalUnit, knownUnits, normalise, quantityOf, type Quantity } from './units.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -43,6 +54,33 @@ export const kindRules: Record<MessageKind, KindRule> = {
 
 export function schemaId(kind: MessageKind): string {
   return `${schemaBaseUrl}${kind}.schema.json`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Server topics that integrations read (read-only API token login): the engine's results.
+
+export interface DispatchTopicRule {
+  /** Message name in the AsyncAPI document. */
+  message: string;
+  schema: z.ZodType;
+  summary: string;
+}
+
+export const dispatchTopicRules: Record<DispatchTopicSuffix, DispatchTopicRule> = {
+  latest: {
+    message: 'dispatchResult',
+    schema: dispatchResultSchema,
+    summary: 'The whole result of the last tick: setpoints, link flows, storage, bus balances, prices, KPIs, explanations, alarms and inputs. Also GET /api/v1/dispatch/latest.',
+  },
+  kpis: {
+    message: 'dispatchKpis',
+    schema: dispatchKpiMessageSchema,
+    summary: "The last tick's KPIs, prices and alarm counts: enough for a status light or a tile.",
+  },
+};
+
+export function dispatchSchemaId(suffix: DispatchTopicSuffix): string {
+  return `${schemaBaseUrl}dispatch-${suffix}.schema.json`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -429,6 +467,51 @@ export function generateJsonSchemas(): Record<MessageKind, JsonObject> {
   return out;
 }
 
+/** What the server publishes on each dispatch topic, as self-contained JSON Schemas (no $refs). */
+export function generateDispatchJsonSchemas(): Record<DispatchTopicSuffix, JsonObject> {
+  const out = {} as Record<DispatchTopicSuffix, JsonObject>;
+  for (const suffix of dispatchTopicSuffixes) {
+    const rule = dispatchTopicRules[suffix];
+    const raw = z.toJSONSchema(rule.schema, { target: 'draft-2020-12', io: 'output', unrepresentable: 'throw' }) as JsonObject;
+    const root = inlineDefinitions(raw);
+    delete root.description;
+    out[suffix] = {
+      $schema: jsonSchemaDialect,
+      $id: dispatchSchemaId(suffix),
+      title: `Querstrom ${TOPIC_VERSION} dispatch ${suffix} message`,
+      description:
+        `${rule.summary} Topic: ${dispatchTopic('{tenant}', suffix)}; published by the server after every tick, ` +
+        `QoS ${dispatchPublishOptions.qos}, retained. Powers in MW, prices in EUR/MWh, costs in EUR/h, CO2 in t/h. Generated from the zod schemas.`,
+      ...root,
+    };
+  }
+  return out;
+}
+
+/**
+ * Replaces every reference to a definition by the definition itself: the published schema stands
+ * alone, so any tool (an AsyncAPI parser resolves $refs against its own document) reads it as is.
+ */
+function inlineDefinitions(raw: JsonObject): JsonObject {
+  const { $schema: _dialect, $defs, ...rest } = raw;
+  const defs = isObject($defs) ? $defs : {};
+  const inline = (value: Json, depth: number): Json => {
+    if (Array.isArray(value)) return value.map((v) => inline(v, depth));
+    if (!isObject(value)) return value;
+    const { $ref, ...siblings } = value;
+    const out: JsonObject = {};
+    if (typeof $ref === 'string') {
+      const def = $ref.startsWith('#/$defs/') ? defs[$ref.slice('#/$defs/'.length)] : undefined;
+      if (!isObject(def)) throw new Error(`zod JSON Schema refers to ${$ref}, which is not one of its definitions`);
+      if (depth > 16) throw new Error(`zod JSON Schema definition ${$ref} is recursive; it cannot be inlined`);
+      Object.assign(out, inline(def, depth + 1));
+    }
+    for (const [k, v] of Object.entries(siblings)) out[k] = inline(v, depth);
+    return out;
+  };
+  return inline(rest, 0) as JsonObject;
+}
+
 /** zod puts a schema that has an id under $defs and $refs it; a published schema is the object itself. */
 function inlineRootDefinition(raw: JsonObject): JsonObject {
   const { $schema: _dialect, $ref, $defs, ...rest } = raw;
@@ -493,6 +576,7 @@ export function generateAsyncApi(): JsonObject {
     },
   });
   const userPassword = { $ref: '#/components/securitySchemes/userPassword' };
+  const apiToken = { $ref: '#/components/securitySchemes/apiToken' };
   const x509 = { $ref: '#/components/securitySchemes/x509' };
   const server = (o: { title: string; port: number; protocol: string; pathname?: string; tls: boolean }): JsonObject => ({
     host: `{host}:${o.port}`,
@@ -504,7 +588,7 @@ export function generateAsyncApi(): JsonObject {
       `${o.title}. Default port ${o.port}, configurable on the server.` +
       (o.tls ? ' Off by default: enabled with broker.tls / broker.wss in the server config.' : ''),
     variables: { host: { default: 'localhost', description: 'Host name of your Querstrom server.' } },
-    security: o.tls ? [userPassword, x509] : [userPassword],
+    security: o.tls ? [userPassword, apiToken, x509] : [userPassword, apiToken],
     bindings: { mqtt: serverBinding },
   });
 
@@ -552,8 +636,44 @@ export function generateAsyncApi(): JsonObject {
     }
   }
 
+  const dispatchSchemas = generateDispatchJsonSchemas();
+  for (const suffix of dispatchTopicSuffixes) {
+    const rule = dispatchTopicRules[suffix];
+    const channelKey = `dispatch${suffix[0]!.toUpperCase()}${suffix.slice(1)}`;
+    channels[channelKey] = {
+      address: dispatchTopic('{tenant}', suffix),
+      title: `dispatch ${suffix}`,
+      summary: rule.summary,
+      description:
+        `Published by the server after every dispatch tick, QoS ${dispatchPublishOptions.qos}, retained (a new subscriber gets the last one at once). ` +
+        'Integrations read it with the read-only API token login; devices cannot subscribe to it.',
+      parameters: { tenant: { $ref: '#/components/parameters/tenant' } },
+      messages: { [rule.message]: { $ref: `#/components/messages/${rule.message}` } },
+    };
+    operations[`send${channelKey[0]!.toUpperCase()}${channelKey.slice(1)}`] = {
+      action: 'send',
+      channel: { $ref: `#/channels/${channelKey}` },
+      title: `Send dispatch ${suffix}`,
+      summary: `The server publishes ${suffix === 'latest' ? 'the latest dispatch result' : 'the latest KPI summary'} to integrations.`,
+      security: [apiToken],
+      messages: [{ $ref: `#/channels/${channelKey}/messages/${rule.message}` }],
+      bindings: { mqtt: mqttBinding({ qos: dispatchPublishOptions.qos, retain: dispatchPublishOptions.retain }) },
+    };
+  }
+
   const messages: JsonObject = {};
   const schemas: JsonObject = {};
+  for (const suffix of dispatchTopicSuffixes) {
+    const rule = dispatchTopicRules[suffix];
+    schemas[`${rule.message}Payload`] = { schemaFormat: 'application/schema+json;version=draft-2020-12', schema: dispatchSchemas[suffix] };
+    messages[rule.message] = {
+      name: rule.message,
+      title: `dispatch ${suffix} message`,
+      summary: rule.summary,
+      contentType: 'application/json',
+      payload: { $ref: `#/components/schemas/${rule.message}Payload` },
+    };
+  }
   for (const kind of messageKinds) {
     schemas[`${kind}Payload`] = { schemaFormat: 'application/schema+json;version=draft-2020-12', schema: jsonSchemas[kind] };
     messages[kind] = {
@@ -568,13 +688,14 @@ export function generateAsyncApi(): JsonObject {
 
   return {
     asyncapi: '3.0.0',
-    id: `urn:org:querstrom:gateway:${TOPIC_VERSION}`,
+    id: `urn:org:querstrom:mqtt:${TOPIC_VERSION}`,
     info: {
-      title: 'Querstrom gateway contract',
+      title: 'Querstrom MQTT contract',
       version: `${TOPIC_VERSION.slice(1)}.0.0`,
       description:
-        'MQTT 3.1.1 contract between sensor gateways and a Querstrom server, generated from the zod schemas in ' +
-        'src/contract. Operations are described from the server\'s point of view. The prose specification is ' +
+        'MQTT 3.1.1 contract of a Querstrom server: between sensor gateways and the server, and the dispatch ' +
+        'results it publishes for integrations. Generated from the zod schemas in src/contract and src/coupling. ' +
+        'Operations are described from the server\'s point of view. The prose specification for gateways is ' +
         'firmware-specs/GATEWAY-SPEC.md.',
       license: { name: 'AGPL-3.0-or-later', url: 'https://www.gnu.org/licenses/agpl-3.0.html' },
       tags: [{ name: 'sector-coupling' }, { name: 'district-heating' }],
@@ -593,7 +714,10 @@ export function generateAsyncApi(): JsonObject {
       messages,
       parameters: {
         tenant: { description: `Tenant (municipality): ${idRule}.`, examples: ['demo'] },
-        device: { description: `Device; the MQTT username is {tenant}/{device}: ${idRule}. The id "dispatch" is reserved.`, examples: ['hm-0001'] },
+        device: {
+          description: `Device; the MQTT username is {tenant}/{device}: ${idRule}. The ids ${[...SERVER_TOPIC_IDS].map((id) => `"${id}"`).join(', ')} are reserved for the server's topics.`,
+          examples: ['hm-0001'],
+        },
         gateway: { description: `Gateway that authenticates (username {tenant}/{gateway}): ${idRule}.`, examples: ['gw-north'] },
         subdevice: { description: `Sub-device behind the gateway, stored as {gateway}/{subdevice}: ${idRule}.`, examples: ['meter-07'] },
       },
@@ -601,6 +725,13 @@ export function generateAsyncApi(): JsonObject {
         userPassword: {
           type: 'userPassword',
           description: 'Username {tenant}/{device}; password as printed once by `querstrom device add`. Stored hashed; anonymous access is off by default.',
+        },
+        apiToken: {
+          type: 'userPassword',
+          description:
+            'Read-only login for integrations: username {tenant}, password an API token of that tenant (`querstrom token add`). ' +
+            'It may subscribe under qs/v1/{tenant}/dispatch/ and nowhere else, may not publish and may not leave a last will. ' +
+            'The token is checked again on every delivery: revoking it closes the connection.',
         },
         x509: { type: 'X509', description: 'Client certificates on the TLS listeners (broker.tls.clientCerts optional or required): the subject CN is {tenant}/{device}, and the device must be registered and not revoked.' },
       },
@@ -757,6 +888,7 @@ export function renderGatewaySpec(markdown: string): string {
 export function generatedFiles(): Record<string, string> {
   const files: Record<string, string> = {};
   for (const [kind, schema] of Object.entries(generateJsonSchemas())) files[`schemas/${kind}.schema.json`] = stableJson(schema);
+  for (const [suffix, schema] of Object.entries(generateDispatchJsonSchemas())) files[`schemas/dispatch-${suffix}.schema.json`] = stableJson(schema);
   files['asyncapi.json'] = stableJson(generateAsyncApi());
   for (const e of validExamples) files[`examples/${e.name}.json`] = pretty(e.payload);
   for (const e of invalidExamples) files[`examples/invalid/${e.name}.json`] = e.text;

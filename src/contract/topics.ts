@@ -69,7 +69,19 @@ export function devicePrefix(tenant: string, gateway: string): string {
   return `${TOPIC_ROOT}/${TOPIC_VERSION}/${tenant}/${gateway}/`;
 }
 
+/**
+ * Ids in the device position of a topic that name the server's own topics under a tenant
+ * (qs/v1/{tenant}/dispatch/...): no device may have one, or it could spoof them.
+ */
+export const SERVER_TOPIC_IDS: ReadonlySet<string> = new Set(['dispatch', 'alarms', 'server']);
+
+/** What the engine publishes under qs/v1/{tenant}/dispatch/: the full result and a small KPI summary. */
+export const dispatchTopicSuffixes = ['latest', 'kpis'] as const;
+export type DispatchTopicSuffix = (typeof dispatchTopicSuffixes)[number];
+/** How they are published: each replaces the last one (retained), and a missed one is superseded by the next tick. */
+export const dispatchPublishOptions = { qos: 0, retain: true } as const;
+
 /** Topics the engine publishes dispatch results under. */
-export function dispatchTopic(tenant: string, suffix: string): string {
+export function dispatchTopic(tenant: string, suffix: DispatchTopicSuffix): string {
   return `${TOPIC_ROOT}/${TOPIC_VERSION}/${tenant}/dispatch/${suffix}`;
 }

@@ -17,11 +17,13 @@
 export { DispatchEngine, createDispatchEngine, type DispatchEngineOptions, type InputBinding } from './engine.ts';
 export {
   dispatchResultSchema,
+  dispatchKpiMessageSchema,
   alarmSchema,
   setpointSchema,
   explanationSchema,
   kpiSchema,
   type DispatchResult,
+  type DispatchKpiMessage,
   type Setpoint,
   type LinkFlow,
   type StorageState,

@@ -3,7 +3,7 @@
  * it). Powers in MW, prices in EUR/MWh, costs in EUR/h, CO2 in t/h, waste in t/h.
  */
 import { z } from 'zod';
-import { limitNames } from './lp/compile.ts';
+import { limitNames } from './lp/limits.ts';
 
 const num = z.number();
 
@@ -144,7 +144,18 @@ export const dispatchResultSchema = z
   })
   .meta({ id: 'DispatchResult' });
 
+/** The small message on qs/v1/{tenant}/dispatch/kpis: enough for a status light or a tile. */
+export const dispatchKpiMessageSchema = dispatchResultSchema
+  .pick({ ts: true, tick: true, status: true, objective: true, kpis: true, prices: true })
+  .extend({
+    alarms: z
+      .object({ critical: z.number().int().nonnegative(), warning: z.number().int().nonnegative() })
+      .meta({ description: "How many of the tick's alarms are critical and how many warnings; the full list is in the latest result." }),
+  })
+  .meta({ id: 'DispatchKpiMessage' });
+
 export type DispatchResult = z.infer<typeof dispatchResultSchema>;
+export type DispatchKpiMessage = z.infer<typeof dispatchKpiMessageSchema>;
 export type Setpoint = z.infer<typeof setpointSchema>;
 export type LinkFlow = z.infer<typeof flowSchema>;
 export type StorageState = z.infer<typeof storageStateSchema>;

@@ -8,8 +8,8 @@
  * Nothing here may take the server down: every step after the (never-throwing) tick is guarded.
  */
 import { join } from 'node:path';
-import { createDispatchEngine, type City, type DispatchEngine, type DispatchResult } from '../coupling/index.ts';
-import { dispatchTopic, type AckPayload } from '../contract/index.ts';
+import { createDispatchEngine, type City, type DispatchEngine, type DispatchKpiMessage, type DispatchResult } from '../coupling/index.ts';
+import { dispatchPublishOptions, dispatchTopic, type AckPayload } from '../contract/index.ts';
 import type { CouplingEntry } from '../config/schema.ts';
 import type { DurableWriter } from '../ingest/durable-writer.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -215,8 +215,8 @@ export class DispatchService {
     if (json !== undefined) {
       const text = json;
       this.guard('publish', () => {
-        this.o.publish(dispatchTopic(this.tenant, 'latest'), text, { qos: 0, retain: true }).catch((err: Error) => this.logError('publish', err));
-        this.o.publish(dispatchTopic(this.tenant, 'kpis'), JSON.stringify(kpiMessage(r)), { qos: 0, retain: true }).catch((err: Error) => this.logError('publish', err));
+        this.o.publish(dispatchTopic(this.tenant, 'latest'), text, dispatchPublishOptions).catch((err: Error) => this.logError('publish', err));
+        this.o.publish(dispatchTopic(this.tenant, 'kpis'), JSON.stringify(kpiMessage(r)), dispatchPublishOptions).catch((err: Error) => this.logError('publish', err));
       });
       for (const l of this.listeners) this.guard('stream', () => l(text, r));
     }
@@ -334,8 +334,8 @@ function roundAll(o: Record<string, number>): Record<string, number> {
   return out;
 }
 
-/** The small message on `.../dispatch/kpis`: enough for a status light or a tile. */
-export function kpiMessage(r: DispatchResult) {
+/** The small message on `.../dispatch/kpis` (dispatchKpiMessageSchema). */
+export function kpiMessage(r: DispatchResult): DispatchKpiMessage {
   let critical = 0;
   for (const a of r.alarms) if (a.level === 'critical') critical++;
   return {

@@ -4,7 +4,7 @@ import { watchFile, unwatchFile } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
-import { idSchema } from '../contract/topics.ts';
+import { idSchema, SERVER_TOPIC_IDS } from '../contract/topics.ts';
 import type { DeviceAuthenticator, DeviceIdentity, DeviceVerification, Role, TokenIdentity, TokenVerifier } from './types.ts';
 import { roles } from './types.ts';
 
@@ -57,8 +57,6 @@ export interface NewDevice {
   type?: string | undefined;
 }
 
-/** Server-published topic roots under a tenant; a device of that name could spoof them. */
-export const RESERVED_DEVICE_IDS = new Set(['dispatch', 'alarms', 'server']);
 
 const usernameOf = (tenant: string, device: string) => `${tenant}/${device}`;
 
@@ -86,7 +84,7 @@ export class RegistryError extends Error {
 
 /** Why a device id cannot be registered (malformed, or reserved for the server's own topics), or undefined. */
 export function deviceIdProblem(device: string): string | undefined {
-  return idProblem('device', device) ?? (RESERVED_DEVICE_IDS.has(device) ? `device "${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)` : undefined);
+  return idProblem('device', device) ?? (SERVER_TOPIC_IDS.has(device) ? `device "${device}" is reserved for server topics (qs/v1/{tenant}/${device}/...)` : undefined);
 }
 
 function checkId(what: 'tenant' | 'device', id: string, index?: number): void {
