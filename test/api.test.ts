@@ -4,6 +4,7 @@
  * (the real ones belong to the identity registry and the device tracker).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { buildApi, requireIdentity, type ApiDeps, type ApiPlugin, type ZodTypeProvider } from '../src/api/index.ts';
 import { deviceSchema, errorSchema, readingSchema } from '../src/api/schemas.ts';
+import { defaultSpecsDir } from '../src/contract/generate.ts';
 import type { DeviceDirectory, DeviceStatus } from '../src/devices/types.ts';
 import type { TokenIdentity, TokenVerifier } from '../src/identity/types.ts';
 import { openDuckDbStore } from '../src/store/index.ts';
@@ -557,6 +559,27 @@ describe('errors and logs', () => {
   });
 });
 
+describe('MQTT contract over HTTP', () => {
+  it('serves the AsyncAPI document and the JSON Schemas without a token, equal to firmware-specs/', async () => {
+    const specs = (rel: string) => readFileSync(join(defaultSpecsDir, rel), 'utf8');
+    const doc = await get('/asyncapi.json');
+    expect(doc.status).toBe(200);
+    expect(doc.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(doc.text).toBe(specs('asyncapi.json'));
+    expect(JSON.parse(doc.text).channels.dispatchLatest.address).toBe('qs/v1/{tenant}/dispatch/latest');
+    for (const name of ['data.schema.json', 'dispatch-kpis.schema.json']) {
+      const r = await get(`/schemas/${name}`);
+      expect(r.status, name).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/^application\/schema\+json/);
+      expect(r.text).toBe(specs(`schemas/${name}`));
+    }
+    const missing = await get('/schemas/nope.schema.json');
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.text).message).toContain('dispatch-latest.schema.json');
+    expect((await get('/schemas/..%2Fasyncapi.json')).status).toBe(404);
+  });
+});
+
 describe('OpenAPI', () => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let doc: any;
@@ -576,6 +599,8 @@ describe('OpenAPI', () => {
         'GET /ready',
         'GET /metrics',
         'GET /openapi.json',
+        'GET /asyncapi.json',
+        'GET /schemas/{name}',
         'GET /api/v1/devices',
         'POST /api/v1/devices',
         'POST /api/v1/devices/batch',

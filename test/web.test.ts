@@ -228,6 +228,10 @@ describe('web dashboard in Chromium', () => {
     await timed('register', async () => {
       await page.click('nav a[data-page=devices]');
       await page.waitForSelector('#device-import-file');
+      // The panel links the server's own MQTT contract; both links resolve, without a token.
+      const contractLinks = await page.locator('#device-contract a').evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).href));
+      expect(contractLinks.map((l) => new URL(l).pathname)).toEqual(['/asyncapi.json', '/schemas/data.schema.json']);
+      for (const link of contractLinks) expect((await fetch(link)).status, link).toBe(200);
       const submit = page.locator('form:has(#device-import-file) button[type=submit]');
       // One bad line: nothing is registered, and every problem is named by its line.
       await page.setInputFiles('#device-import-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('device;type\nhm-901;heat_meter\nhm 902;\nhm-901;\n') });

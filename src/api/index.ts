@@ -10,6 +10,7 @@ import type { ApiDeps, ApiPlugin } from './deps.ts';
 import { installErrorHandling } from './errors.ts';
 import { installHttpMetrics } from './http-metrics.ts';
 import { collectRoutes, openApiRoute } from './openapi.ts';
+import { contractRoutes } from './routes/contract.ts';
 import { deadLetterRoutes } from './routes/dead-letters.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -66,6 +67,7 @@ export async function buildApi(deps: ApiDeps, options: BuildApiOptions = {}): Pr
 
   await app.register(async (scope) => healthRoutes(scope, deps));
   await app.register(async (scope) => openApiRoute(scope, routes, { securedPrefix: API_PREFIX }));
+  await app.register(async (scope) => contractRoutes(scope));
   await app.register(
     async (v1) => {
       installBearerAuth(v1, deps.tokens);

@@ -44,5 +44,15 @@ export function registerPanel(): HTMLElement {
       }
     })();
   });
-  return section(t('devices.register'), 'device-import-heading', h('p', { class: 'hint', id: 'device-import-hint' }, t('devices.registerHint')), form, status);
+  // The server serves its own MQTT contract (src/api/routes/contract.ts), so the link matches its version.
+  const contract = h(
+    'p',
+    { class: 'hint', id: 'device-contract' },
+    t('devices.contractHint'),
+    ' ',
+    h('a', { href: '/asyncapi.json' }, t('devices.contractAsyncApi')),
+    ', ',
+    h('a', { href: '/schemas/data.schema.json' }, t('devices.contractDataSchema')),
+  );
+  return section(t('devices.register'), 'device-import-heading', h('p', { class: 'hint', id: 'device-import-hint' }, t('devices.registerHint')), form, status, contract);
 }
