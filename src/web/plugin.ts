@@ -1,8 +1,8 @@
 /**
  * Serves the built dashboard (src/web/dist, made by `npm run build:web`) at `/` and
  * `/assets/*`, with no auth: the page itself asks for a token and sends it on every API
- * call. Registers nothing else, so /api, /health, /ready, /metrics, /openapi.json, /asyncapi.json and /schemas/ stay
- * with their own routes.
+ * call. Registers nothing else, so /api, /health, /ready, /metrics, /openapi.json,
+ * /asyncapi.json and /schemas/ stay with their own routes.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
