@@ -448,7 +448,7 @@ export function generateJsonSchemas(): Record<MessageKind, JsonObject> {
         if (extra) Object.assign(ctx.jsonSchema, extra);
       },
     }) as JsonObject;
-    const root = inlineRootDefinition(raw);
+    const root = inlineDefinitions(raw);
     const rule = kindRules[kind];
     const zodDescription = typeof root.description === 'string' ? root.description : rule.summary;
     delete root.title;
@@ -489,8 +489,9 @@ export function generateDispatchJsonSchemas(): Record<DispatchTopicSuffix, JsonO
 }
 
 /**
- * Replaces every reference to a definition by the definition itself: the published schema stands
- * alone, so any tool (an AsyncAPI parser resolves $refs against its own document) reads it as is.
+ * Replaces every reference to a definition by the definition itself (zod puts a schema with an id
+ * under $defs and $refs it, the root too): the published schema stands alone, so any tool (an
+ * AsyncAPI parser resolves $refs against its own document) reads it as is.
  */
 function inlineDefinitions(raw: JsonObject): JsonObject {
   const { $schema: _dialect, $defs, ...rest } = raw;
@@ -510,26 +511,6 @@ function inlineDefinitions(raw: JsonObject): JsonObject {
     return out;
   };
   return inline(rest, 0) as JsonObject;
-}
-
-/** zod puts a schema that has an id under $defs and $refs it; a published schema is the object itself. */
-function inlineRootDefinition(raw: JsonObject): JsonObject {
-  const { $schema: _dialect, $ref, $defs, ...rest } = raw;
-  if (typeof $ref !== 'string' || !$ref.startsWith('#/$defs/') || !isObject($defs)) return { ...rest };
-  const name = $ref.slice('#/$defs/'.length);
-  const { [name]: root, ...otherDefs } = $defs;
-  if (!isObject(root)) throw new Error(`zod JSON Schema refers to missing definition ${name}`);
-  const inlined = replaceRefs(root, $ref, '#') as JsonObject;
-  if (Object.keys(otherDefs).length) inlined.$defs = replaceRefs(otherDefs, $ref, '#');
-  return { ...rest, ...inlined };
-}
-
-function replaceRefs(value: Json, from: string, to: string): Json {
-  if (Array.isArray(value)) return value.map((v) => replaceRefs(v, from, to));
-  if (!isObject(value)) return value;
-  const out: JsonObject = {};
-  for (const [k, v] of Object.entries(value)) out[k] = k === '$ref' && v === from ? to : replaceRefs(v, from, to);
-  return out;
 }
 
 function isObject(v: unknown): v is JsonObject {
@@ -557,6 +538,9 @@ export function serverDefaults() {
 
 // ---------------------------------------------------------------------------------------
 // AsyncAPI 3.0
+
+const payloadSchemaFormat = 'application/schema+json;version=draft-2020-12';
+const capitalised = (word: string) => `${word[0]!.toUpperCase()}${word.slice(1)}`;
 
 const idRule = 'an id of 1-64 characters A-Z a-z 0-9 _ . -, starting with a letter or digit';
 
@@ -606,7 +590,7 @@ export function generateAsyncApi(): JsonObject {
   for (const v of variants) {
     for (const kind of messageKinds) {
       const rule = kindRules[kind];
-      const channelKey = `${v.prefix}${kind[0]!.toUpperCase()}${kind.slice(1)}`;
+      const channelKey = `${v.prefix}${capitalised(kind)}`;
       channels[channelKey] = {
         address: v.address(kind),
         title: `${kind} (${v.prefix})`,
@@ -632,14 +616,14 @@ export function generateAsyncApi(): JsonObject {
         };
         operation.description = 'Setpoint commands expect an ack with the same id on the ack channel; reject notices expect none.';
       }
-      operations[`${receives ? 'receive' : 'send'}${channelKey[0]!.toUpperCase()}${channelKey.slice(1)}`] = operation;
+      operations[`${receives ? 'receive' : 'send'}${capitalised(channelKey)}`] = operation;
     }
   }
 
   const dispatchSchemas = generateDispatchJsonSchemas();
   for (const suffix of dispatchTopicSuffixes) {
     const rule = dispatchTopicRules[suffix];
-    const channelKey = `dispatch${suffix[0]!.toUpperCase()}${suffix.slice(1)}`;
+    const channelKey = `dispatch${capitalised(suffix)}`;
     channels[channelKey] = {
       address: dispatchTopic('{tenant}', suffix),
       title: `dispatch ${suffix}`,
@@ -650,7 +634,7 @@ export function generateAsyncApi(): JsonObject {
       parameters: { tenant: { $ref: '#/components/parameters/tenant' } },
       messages: { [rule.message]: { $ref: `#/components/messages/${rule.message}` } },
     };
-    operations[`send${channelKey[0]!.toUpperCase()}${channelKey.slice(1)}`] = {
+    operations[`send${capitalised(channelKey)}`] = {
       action: 'send',
       channel: { $ref: `#/channels/${channelKey}` },
       title: `Send dispatch ${suffix}`,
@@ -665,7 +649,7 @@ export function generateAsyncApi(): JsonObject {
   const schemas: JsonObject = {};
   for (const suffix of dispatchTopicSuffixes) {
     const rule = dispatchTopicRules[suffix];
-    schemas[`${rule.message}Payload`] = { schemaFormat: 'application/schema+json;version=draft-2020-12', schema: dispatchSchemas[suffix] };
+    schemas[`${rule.message}Payload`] = { schemaFormat: payloadSchemaFormat, schema: dispatchSchemas[suffix] };
     messages[rule.message] = {
       name: rule.message,
       title: `dispatch ${suffix} message`,
@@ -675,7 +659,7 @@ export function generateAsyncApi(): JsonObject {
     };
   }
   for (const kind of messageKinds) {
-    schemas[`${kind}Payload`] = { schemaFormat: 'application/schema+json;version=draft-2020-12', schema: jsonSchemas[kind] };
+    schemas[`${kind}Payload`] = { schemaFormat: payloadSchemaFormat, schema: jsonSchemas[kind] };
     messages[kind] = {
       name: kind,
       title: `${kind} message`,
