@@ -28,10 +28,12 @@ import {
   gatewaySpecFile,
   kindRules,
   renderGatewaySpec,
+  type LiveServer,
   stableJson,
   wellKnownMetrics,
   writeSpecs,
 } from '../src/contract/generate.ts';
+import { configSchema, type ConfigInput } from '../src/config/schema.ts';
 import { createDispatchEngine, loadCity } from '../src/coupling/index.ts';
 import { kpiMessage } from '../src/dispatch/index.ts';
 import { jsonSchemaErrors } from './helpers/json-schema.ts';
@@ -473,6 +475,30 @@ describe('AsyncAPI document', () => {
     expect(doc.components.securitySchemes.apiToken.type).toBe('userPassword');
     expect(doc.components.securitySchemes.apiToken.description).toContain('qs/v1/{tenant}/dispatch/');
     expect(doc.components.securitySchemes.x509.type).toBe('X509');
+  });
+
+  it("a running server's document names only its listeners that are on, at their ports, with its limits and client-certificate mode", () => {
+    const schemesOf = (server: any) => server.security.map((r: any) => r.$ref.split('/').pop());
+    const live = (over: ConfigInput, ports: LiveServer['ports']): any =>
+      generateAsyncApi({ config: configSchema.parse(over), ports, host: 'waerme.example' });
+    const certs = { certFile: 'server.crt', keyFile: 'server.key', caFile: 'ca.crt' };
+    const required = live(
+      { broker: { tls: { enabled: true, ...certs, clientCerts: 'required' }, ws: { enabled: false }, limits: { maxPacketBytes: 65_536 } } },
+      { mqtt: 11883, ws: undefined, mqtts: 18883, wss: undefined },
+    );
+    expect(Object.keys(required.servers).sort()).toEqual(['mqtt', 'mqtts']);
+    expect(required.servers.mqtt).toMatchObject({ host: '{host}:11883', description: 'MQTT over TCP on port 11883 of this server.' });
+    expect(required.servers.mqtt.variables.host.default).toBe('waerme.example');
+    expect(schemesOf(required.servers.mqtts)).toEqual(['x509']);
+    expect(required['x-querstrom-limits'].maxPacketBytes).toBe(65_536);
+    const optional = live({ broker: { tls: { enabled: true, ...certs, clientCerts: 'optional' }, wss: { enabled: true, path: '/secure' } } }, { mqtt: 1, ws: 2, mqtts: 3, wss: 4 });
+    expect(schemesOf(optional.servers.mqtts)).toEqual(['userPassword', 'apiToken', 'x509']);
+    expect(optional.servers.wss).toMatchObject({ host: '{host}:4', pathname: '/secure' });
+    expect(optional.servers.ws.pathname).toBe('/mqtt');
+    const passwordsOnly = live({ broker: { tls: { enabled: true, certFile: 'a', keyFile: 'b' } } }, { mqtt: undefined, ws: undefined, mqtts: 8883, wss: undefined });
+    expect(schemesOf(passwordsOnly.servers.mqtts)).toEqual(['userPassword', 'apiToken']);
+    // Everything but the servers and limits is the published contract.
+    for (const served of [required, optional]) expect({ ...served, servers: undefined, 'x-querstrom-limits': undefined }).toEqual({ ...doc, servers: undefined, 'x-querstrom-limits': undefined });
   });
 
   it('has a device and a sub-device channel per kind and one per dispatch topic, with parameters for every address variable', () => {

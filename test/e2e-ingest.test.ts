@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { promisify } from 'node:util';
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/server/index.ts';
 import { api, connectDevice, startTestServer, tempDir, waitFor } from './helpers/server.ts';
@@ -27,7 +28,8 @@ describe('gateway to store, end to end', () => {
 
   beforeAll(async () => {
     dir = await tempDir('qs-e2e-');
-    server = await startTestServer(dir.path);
+    // A non-default limit, to see the served contract quote this server's settings.
+    server = await startTestServer(dir.path, { broker: { limits: { maxPacketBytes: 128 * 1024 } } });
     mqttPort = server.broker.tcpPort!;
     apiPort = server.apiPort!;
     for (const [tenant, device] of [['stadt-a', 'hm-1'], ['stadt-a', 'hm-2'], ['stadt-a', 'foreign-1'], ['stadt-b', 'hm-1']] as const) {
@@ -155,6 +157,44 @@ describe('gateway to store, end to end', () => {
     expect(status.body.lastWarning.warning).toMatch(/in the future/);
     // mosquitto_pub disconnected cleanly: the device is offline now.
     await waitFor(async () => (await api(apiPort, '/api/v1/devices/foreign-1', tokens['stadt-a']!)).body.status === 'offline');
+  });
+
+  it("serves an AsyncAPI document naming this server's listeners, and a gateway connects with only what it says", async () => {
+    const res = await fetch(`http://127.0.0.1:${apiPort}/asyncapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as any;
+    // TLS is off here: only the TCP and WebSocket listeners, at their bound (ephemeral) ports.
+    expect(Object.keys(doc.servers).sort()).toEqual(['mqtt', 'ws']);
+    expect(doc.servers.mqtt.host).toBe(`{host}:${mqttPort}`);
+    expect(doc.servers.ws.host).toBe(`{host}:${server.broker.wsPort}`);
+    expect(doc['x-querstrom-limits'].maxPacketBytes).toBe(128 * 1024);
+    const url = (s: any) => `${s.protocol}://${s.host.replace('{host}', s.variables.host.default)}${s.pathname ?? ''}`;
+    expect(url(doc.servers.mqtt)).toBe(`mqtt://127.0.0.1:${mqttPort}`);
+
+    const { password } = (creds['stadt-a/doc-1'] = await server.registry.addDevice('stadt-a', 'doc-1', 'heat_meter'));
+    const ts = Date.now() - 10_000;
+    const tcp = doc.servers.mqtt;
+    await execFileAsync('mosquitto_pub', ['-h', tcp.variables.host.default, '-p', tcp.host.split(':')[1], '-V', 'mqttv311', '-q', '1', '-i', 'stadt-a/doc-1', '-u', 'stadt-a/doc-1', '-P', password, '-t', 'qs/v1/stadt-a/doc-1/data', '-m', JSON.stringify({ seq: 1, samples: [{ ts, metrics: { heat_power: 100 } }], units: { heat_power: 'kW' } })], { timeout: 10_000 });
+    const ws = await mqtt.connectAsync(url(doc.servers.ws), { clientId: 'stadt-a/doc-1', username: 'stadt-a/doc-1', password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+    clients.push(ws);
+    await ws.publishAsync('qs/v1/stadt-a/doc-1/data', JSON.stringify({ seq: 2, samples: [{ ts: ts + 1000, metrics: { heat_power: 200 } }], units: { heat_power: 'kW' } }), { qos: 1 });
+    await server.writer.flush();
+    const r = await api(apiPort, `/api/v1/series?device=doc-1&metric=heat_power&from=${ts - 1}`, tokens['stadt-a']!);
+    expect(r.body.readings.map((x: { value: number }) => x.value)).toEqual([100, 200]);
+
+    // The host name comes from the request; a Host header that is not a host name is not echoed.
+    const asHost = (host: string) =>
+      new Promise<any>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: apiPort, path: '/asyncapi.json', headers: { host } }, (response) => {
+          let body = '';
+          response.on('data', (d: Buffer) => (body += d.toString()));
+          response.on('end', () => resolve(JSON.parse(body)));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect((await asHost(`waerme.example:${apiPort}`)).servers.mqtt.variables.host.default).toBe('waerme.example');
+    expect((await asHost('"><script>')).servers.mqtt.variables.host.default).toBe('localhost');
   });
 
   it('marks a device offline through its last will when the connection drops', async () => {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { LiveServer } from '../contract/generate.ts';
 import { installBearerAuth } from './auth.ts';
 import type { ApiDeps, ApiPlugin } from './deps.ts';
 import { installErrorHandling } from './errors.ts';
@@ -33,6 +34,8 @@ export interface BuildApiOptions {
   publicPlugins?: ApiPlugin[];
   /** Serve HTTPS with this key and certificate. */
   https?: { key: Buffer; cert: Buffer };
+  /** The embedded broker, so that /asyncapi.json names its listeners as they are. */
+  broker?: Omit<LiveServer, 'host'>;
 }
 
 const incomingRequestId = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -67,7 +70,7 @@ export async function buildApi(deps: ApiDeps, options: BuildApiOptions = {}): Pr
 
   await app.register(async (scope) => healthRoutes(scope, deps));
   await app.register(async (scope) => openApiRoute(scope, routes, { securedPrefix: API_PREFIX }));
-  await app.register(async (scope) => contractRoutes(scope));
+  await app.register(async (scope) => contractRoutes(scope, options.broker));
   await app.register(
     async (v1) => {
       installBearerAuth(v1, deps.tokens);

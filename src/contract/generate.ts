@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFile
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { configSchema } from '../config/schema.ts';
+import { configSchema, type Config } from '../config/schema.ts';
 import { dispatchKpiMessageSchema, dispatchResultSchema } from '../coupling/result.ts';
 import { birthPayloadSchema, contractLimits, payloadSchemas, sampleSchema, type DeviceType } from './payloads.ts';
 import {
@@ -518,22 +518,33 @@ function isObject(v: unknown): v is JsonObject {
 }
 
 // ---------------------------------------------------------------------------------------
-// Defaults the server applies; the spec quotes them so they cannot drift from the config.
+// Settings the server applies; the spec quotes the defaults so they cannot drift from the config.
 
-export function serverDefaults() {
-  const config = configSchema.parse({});
+export function serverSettings(config: Config = configSchema.parse({})) {
   return {
     tcpPort: config.broker.tcp.port,
     wsPort: config.broker.ws.port,
     wsPath: config.broker.ws.path,
     tlsPort: config.broker.tls.port,
     wssPort: config.broker.wss.port,
+    wssPath: config.broker.wss.path,
     keepAliveS: 60,
     limits: config.broker.limits,
     futureToleranceMs: config.ingest.futureToleranceMs,
     retentionDays: config.store.retentionDays,
     excerptBytes: config.ingest.excerptBytes,
+    clientCerts: config.broker.tls.clientCerts,
   };
+}
+
+/**
+ * A running server, for the AsyncAPI document it serves: its configuration, the ports its
+ * listeners are bound to (undefined: that listener is off) and the host name clients reach it by.
+ */
+export interface LiveServer {
+  config: Config;
+  ports: { mqtt: number | undefined; ws: number | undefined; mqtts: number | undefined; wss: number | undefined };
+  host: string;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -544,8 +555,13 @@ const capitalised = (word: string) => `${word[0]!.toUpperCase()}${word.slice(1)}
 
 const idRule = 'an id of 1-64 characters A-Z a-z 0-9 _ . -, starting with a letter or digit';
 
-export function generateAsyncApi(): JsonObject {
-  const d = serverDefaults();
+/**
+ * Without `live`: the published document (firmware-specs/asyncapi.json), every listener at its
+ * default port. With it: the document a running server serves, naming only the listeners that are
+ * on, at their bound ports, with that server's limits and client-certificate mode.
+ */
+export function generateAsyncApi(live?: LiveServer): JsonObject {
+  const d = serverSettings(live?.config);
   const jsonSchemas = generateJsonSchemas();
   const mqttBinding = (extra: JsonObject): JsonObject => ({ ...extra, bindingVersion: '0.2.0' });
   const serverBinding = mqttBinding({
@@ -562,19 +578,30 @@ export function generateAsyncApi(): JsonObject {
   const userPassword = { $ref: '#/components/securitySchemes/userPassword' };
   const apiToken = { $ref: '#/components/securitySchemes/apiToken' };
   const x509 = { $ref: '#/components/securitySchemes/x509' };
-  const server = (o: { title: string; port: number; protocol: string; pathname?: string; tls: boolean }): JsonObject => ({
+  // Alternatives, any one of which logs in; with required client certificates the TLS handshake needs one.
+  const tlsSecurity = !live ? [userPassword, apiToken, x509] : d.clientCerts === 'off' ? [userPassword, apiToken] : d.clientCerts === 'optional' ? [userPassword, apiToken, x509] : [x509];
+  type Listener = { key: string; title: string; port: number | undefined; protocol: string; pathname?: string; tls: boolean };
+  const server = (o: Listener & { port: number }): JsonObject => ({
     host: `{host}:${o.port}`,
     protocol: o.protocol,
     protocolVersion: '3.1.1',
     ...(o.pathname ? { pathname: o.pathname } : {}),
     title: o.title,
-    description:
-      `${o.title}. Default port ${o.port}, configurable on the server.` +
-      (o.tls ? ' Off by default: enabled with broker.tls / broker.wss in the server config.' : ''),
-    variables: { host: { default: 'localhost', description: 'Host name of your Querstrom server.' } },
-    security: o.tls ? [userPassword, apiToken, x509] : [userPassword, apiToken],
+    description: live
+      ? `${o.title} on port ${o.port} of this server.`
+      : `${o.title}. Default port ${o.port}, configurable on the server.` + (o.tls ? ' Off by default: enabled with broker.tls / broker.wss in the server config.' : ''),
+    variables: { host: { default: live?.host ?? 'localhost', description: 'Host name of your Querstrom server.' } },
+    security: o.tls ? tlsSecurity : [userPassword, apiToken],
     bindings: { mqtt: serverBinding },
   });
+  const listeners: Listener[] = [
+    { key: 'mqtt', title: 'MQTT over TCP', port: live ? live.ports.mqtt : d.tcpPort, protocol: 'mqtt', tls: false },
+    { key: 'ws', title: 'MQTT over WebSocket', port: live ? live.ports.ws : d.wsPort, protocol: 'ws', pathname: d.wsPath, tls: false },
+    { key: 'mqtts', title: 'MQTT over TLS', port: live ? live.ports.mqtts : d.tlsPort, protocol: 'secure-mqtt', tls: true },
+    { key: 'wss', title: 'MQTT over secure WebSocket', port: live ? live.ports.wss : d.wssPort, protocol: 'wss', pathname: d.wssPath, tls: true },
+  ];
+  const servers: JsonObject = {};
+  for (const l of listeners) if (l.port !== undefined) servers[l.key] = server({ ...l, port: l.port });
 
   const channels: JsonObject = {};
   const operations: JsonObject = {};
@@ -685,12 +712,7 @@ export function generateAsyncApi(): JsonObject {
       tags: [{ name: 'sector-coupling' }, { name: 'district-heating' }],
     },
     defaultContentType: 'application/json',
-    servers: {
-      mqtt: server({ title: 'MQTT over TCP', port: d.tcpPort, protocol: 'mqtt', tls: false }),
-      ws: server({ title: 'MQTT over WebSocket', port: d.wsPort, protocol: 'ws', pathname: d.wsPath, tls: false }),
-      mqtts: server({ title: 'MQTT over TLS', port: d.tlsPort, protocol: 'secure-mqtt', tls: true }),
-      wss: server({ title: 'MQTT over secure WebSocket', port: d.wssPort, protocol: 'wss', pathname: d.wsPath, tls: true }),
-    },
+    servers,
     channels,
     operations,
     components: {
@@ -824,7 +846,7 @@ function kindsTable(): string {
 }
 
 function limitsTable(): string {
-  const d = serverDefaults();
+  const d = serverSettings();
   const l = d.limits;
   return table(
     ['limit', 'default', 'server setting'],

@@ -111,8 +111,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
             revoke: (tenant, device) => registry.revokeDevice(tenant, device),
           },
         },
-        [dispatch.apiPlugin, scenarioApiPlugin({ dataDir: config.dataDir }), sessionPlugin, ...(opts.apiPlugins ?? [])],
-        [webPlugin()],
+        {
+          plugins: [dispatch.apiPlugin, scenarioApiPlugin({ dataDir: config.dataDir }), sessionPlugin, ...(opts.apiPlugins ?? [])],
+          publicPlugins: [webPlugin()],
+          broker: { config, ports: { mqtt: broker.tcpPort, ws: broker.wsPort, mqtts: broker.tlsPort, wss: broker.wssPort } },
+        },
       )
     : { api: undefined, apiPort: undefined };
 

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { buildApi, type ApiDeps, type ApiPlugin } from '../api/index.ts';
+import { buildApi, type ApiDeps, type BuildApiOptions } from '../api/index.ts';
 import type { Config } from '../config/schema.ts';
 import type { TokenVerifier } from '../identity/types.ts';
 import { DeviceTracker } from '../devices/tracker.ts';
@@ -90,9 +90,9 @@ export function coreApiDeps(core: IngestCore, tokens: TokenVerifier, log: Logger
 }
 
 /** Builds the HTTP(S) API and listens; returns the bound port (config port 0 = ephemeral). */
-export async function listenApi(config: Config, deps: ApiDeps, plugins: ApiPlugin[] = [], publicPlugins: ApiPlugin[] = []): Promise<{ api: FastifyInstance; apiPort: number | undefined }> {
+export async function listenApi(config: Config, deps: ApiDeps, options: Omit<BuildApiOptions, 'https'> = {}): Promise<{ api: FastifyInstance; apiPort: number | undefined }> {
   const https = await loadApiTls(config.api.tls);
-  const api = await buildApi(deps, { plugins, publicPlugins, ...(https ? { https } : {}) });
+  const api = await buildApi(deps, { ...options, ...(https ? { https } : {}) });
   await api.listen({ host: config.api.host, port: config.api.port });
   const address = api.server.address();
   return { api, apiPort: typeof address === 'object' && address ? address.port : undefined };

@@ -99,7 +99,7 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
     ? await listenApi(
         config,
         coreApiDeps(core, registry, log, () => sub.connected),
-        opts.apiPlugins,
+        opts.apiPlugins ? { plugins: opts.apiPlugins } : {},
       )
     : { api: undefined, apiPort: undefined };
 

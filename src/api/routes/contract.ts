@@ -3,25 +3,50 @@
  * Schemas of firmware-specs/, generated in memory from the same zod schemas (so they match this
  * server's version, whatever is on disk). No auth: integrators and gateway engineers fetch them
  * before they have credentials, as they fetch /openapi.json.
+ *
+ * Given the running broker, the AsyncAPI document names its listeners as they are (ports, which
+ * are on, its limits) at the host name the request came in by; without one (an ingest worker
+ * behind an external broker) it is the published document.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { generatedFiles } from '../../contract/generate.ts';
+import { generateAsyncApi, generatedFiles, stableJson, type LiveServer } from '../../contract/generate.ts';
 import { notFound } from '../errors.ts';
 import type { ZodTypeProvider } from '../zod-bridge.ts';
 
 const SCHEMAS_DIR = 'schemas/';
+/** A DNS name, IPv4 address or bracketed IPv6 address; anything else in the Host header is not echoed. */
+const hostName = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])$/;
+/** Documents kept per host name; the Host header is the client's to choose, so the cache is capped. */
+const MAX_CACHED_HOSTS = 16;
 
-export async function contractRoutes(app: FastifyInstance): Promise<void> {
+export async function contractRoutes(app: FastifyInstance, broker?: Omit<LiveServer, 'host'>): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   // Generated on first request; the contract does not change while the process runs.
   let files: Record<string, string> | undefined;
   const file = (path: string): string | undefined => (files ??= generatedFiles())[path];
+  const byHost = new Map<string, string>();
+  const asyncApi = (requestHost: string): string => {
+    if (!broker) return file('asyncapi.json')!;
+    const host = hostName.test(requestHost) ? requestHost : 'localhost';
+    let text = byHost.get(host);
+    if (text === undefined) {
+      if (byHost.size >= MAX_CACHED_HOSTS) byHost.clear();
+      text = stableJson(generateAsyncApi({ ...broker, host }));
+      byHost.set(host, text);
+    }
+    return text;
+  };
 
   r.get(
     '/asyncapi.json',
-    { schema: { summary: 'AsyncAPI 3.0 document of the MQTT contract: gateway topics and the dispatch topics integrations read', tags: ['meta'] } },
-    async (_request, reply) => reply.type('application/json').send(file('asyncapi.json')),
+    {
+      schema: {
+        summary: "AsyncAPI 3.0 document of the MQTT contract: gateway topics, the dispatch topics integrations read, and this server's listeners",
+        tags: ['meta'],
+      },
+    },
+    async (request, reply) => reply.type('application/json').send(asyncApi(request.hostname)),
   );
 
   r.get(
