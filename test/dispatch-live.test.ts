@@ -234,6 +234,57 @@ describe('live dispatch in the server', () => {
     await waitFor(() => service.subscribers === 0, 5000);
   }, 15_000);
 
+  it('coalesces the stream with minIntervalMs: the latest tick of each interval, at its end', async () => {
+    const service = server.dispatch.service(TENANT)!;
+    const url = (q: string) => `http://127.0.0.1:${apiPort}/api/v1/dispatch/stream?${q}`;
+    const headers = { authorization: `Bearer ${tokens.read}` };
+    const bad = await fetch(url('minIntervalMs=-5'), { headers });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/minIntervalMs/);
+
+    const ac = new AbortController();
+    const res = await fetch(url('minIntervalMs=500'), { headers, signal: ac.signal });
+    expect(res.status).toBe(200);
+    const events: Array<{ tick: number; at: number }> = [];
+    const reading = (async () => {
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        text += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const block = text.slice(0, end).split('\n');
+          text = text.slice(end + 2);
+          if (block[0] === 'event: dispatch') events.push({ tick: Number(block.find((l) => l.startsWith('id: '))!.slice(4)), at: Date.now() });
+        }
+      }
+    })();
+    // The latest tick comes at once; then a burst of ticks, far more than one per 500 ms.
+    await waitFor(() => events.length >= 1 || undefined, 5000);
+    const ticks0 = service.stats.ticks;
+    for (let i = 0; i < 30; i++) {
+      service.tick('input');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const lastOfBurst = service.latest!.tick;
+    await waitFor(() => events.some((e) => e.tick >= lastOfBurst) || undefined, 3000);
+    ac.abort();
+    await reading;
+    const ticked = service.stats.ticks - ticks0;
+    expect(ticked).toBeGreaterThanOrEqual(30);
+    // About 600 ms of ticks in at most 2 coalesced events after the first, each at least ~500 ms apart.
+    expect(events.length).toBeLessThanOrEqual(4);
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i]!.tick).toBeGreaterThan(events[i - 1]!.tick);
+      expect(events[i]!.at - events[i - 1]!.at).toBeGreaterThanOrEqual(400);
+    }
+    await waitFor(() => service.subscribers === 0 || undefined, 5000);
+  }, 15_000);
+
   it('keeps an audit trail (file and API) and stores dispatch series', async () => {
     const file = join(dir.path, 'audit', TENANT, `${dayOf(Date.now())}.jsonl`);
     const lines = async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;

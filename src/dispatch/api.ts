@@ -9,7 +9,7 @@ import { ApiError, apiSchemas, requireIdentity, type ZodTypeProvider } from '../
 import { dispatchResultSchema } from '../coupling/index.ts';
 import type { DispatchHub } from './hub.ts';
 import type { DispatchService } from './service.ts';
-import { alarmListSchema, auditListSchema, auditQuerySchema, modeBodySchema, unitListSchema, unitParamsSchema, unitViewSchema } from './schemas.ts';
+import { alarmListSchema, auditListSchema, auditQuerySchema, modeBodySchema, streamQuerySchema, unitListSchema, unitParamsSchema, unitViewSchema } from './schemas.ts';
 
 /** Comment line that keeps proxies and clients from timing out an idle stream. */
 export const HEARTBEAT_MS = 15_000;
@@ -60,10 +60,11 @@ export async function dispatchRoutes(app: FastifyInstance, hub: DispatchHub, opt
     '/dispatch/stream',
     {
       schema: {
-        summary: `Live dispatch as server-sent events: "event: dispatch" with the result JSON on every tick (the latest one first), a comment line every ${HEARTBEAT_MS / 1000} s`,
+        summary: `Live dispatch as server-sent events: "event: dispatch" with the result JSON on every tick, or at most every minIntervalMs (the latest one first), a comment line every ${HEARTBEAT_MS / 1000} s`,
         tags,
         produces: 'text/event-stream',
-        response: { 401: err, 404: err, 429: err },
+        querystring: streamQuerySchema,
+        response: { 400: err, 401: err, 404: err, 429: err },
       },
     },
     async (request, reply) => {
@@ -84,15 +85,35 @@ export async function dispatchRoutes(app: FastifyInstance, hub: DispatchHub, opt
         if (res.writableNeedDrain || res.writableEnded || res.destroyed) return;
         res.write(`event: dispatch\nid: ${tick}\ndata: ${json}\n\n`);
       };
+      // With minIntervalMs, ticks in between are coalesced: the interval's latest goes out at its end.
+      const minIntervalMs = request.query.minIntervalMs;
+      let sentAt = -Infinity;
+      let pending: { json: string; tick: number } | undefined;
+      let flushTimer: NodeJS.Timeout | undefined;
+      const flush = () => {
+        flushTimer = undefined;
+        if (!pending) return;
+        sentAt = Date.now();
+        send(pending.json, pending.tick);
+        pending = undefined;
+      };
+      const offer = (json: string, tick: number) => {
+        pending = { json, tick };
+        if (flushTimer) return;
+        const wait = sentAt + minIntervalMs - Date.now();
+        if (wait <= 0) flush();
+        else flushTimer = setTimeout(flush, wait);
+      };
       const first = s.latestJson;
-      if (first !== undefined && s.latest) send(first, s.latest.tick);
-      const unsubscribe = s.subscribe((json, result) => send(json, result.tick));
+      if (first !== undefined && s.latest) offer(first, s.latest.tick);
+      const unsubscribe = s.subscribe((json, result) => offer(json, result.tick));
       const heartbeat = setInterval(() => {
         if (!res.writableNeedDrain && !res.writableEnded && !res.destroyed) res.write(': heartbeat\n\n');
       }, heartbeatMs);
       heartbeat.unref();
       const end = () => {
         clearInterval(heartbeat);
+        if (flushTimer) clearTimeout(flushTimer);
         unsubscribe();
       };
       res.once('close', end);

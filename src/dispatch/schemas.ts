@@ -92,6 +92,18 @@ export const auditEntryTypes = ['recommendation', 'mode', 'command', 'ack', 'ack
 
 export const auditLimits = { max: 1000, default: 100 } as const;
 
+export const streamQuerySchema = z
+  .object({
+    minIntervalMs: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(0)
+      .meta({ description: 'At most one event per this many ms: the latest tick of each interval, sent at its end (0, the default: every tick)' }),
+  })
+  .strict();
+
 export const auditQuerySchema = z
   .object({
     since: z

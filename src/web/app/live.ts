@@ -75,27 +75,14 @@ function metricValue(text: string, name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** The engine may tick many times a second; people read at most one picture a second. */
+/**
+ * The engine may tick many times a second; people read at most one picture a second. The server
+ * coalesces the stream to that (the latest tick of each second), so the rest never crosses the network.
+ */
 const RENDER_EVERY_MS = 1000;
 
 function startDispatch(): () => void {
   let pollStop: (() => void) | undefined;
-  // Latest wins: only the newest event of each second is parsed and shown.
-  let pending: string | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let lastShown = 0;
-  const show = () => {
-    timer = undefined;
-    if (pending === undefined || paused) return;
-    const data = pending;
-    pending = undefined;
-    lastShown = Date.now();
-    try {
-      dispatch.set(JSON.parse(data) as DispatchResult);
-    } catch {
-      /* a broken event; the next tick replaces it */
-    }
-  };
   const startPolling = () => {
     pollStop ??= every(5000, async () => {
       try {
@@ -107,11 +94,14 @@ function startDispatch(): () => void {
       }
     });
   };
-  const stopStream = openStream('/dispatch/stream', {
+  const stopStream = openStream(`/dispatch/stream?minIntervalMs=${RENDER_EVERY_MS}`, {
     onEvent: (event, data) => {
       if (event !== 'dispatch' || paused) return;
-      pending = data;
-      timer ??= setTimeout(show, Math.max(0, RENDER_EVERY_MS - (Date.now() - lastShown)));
+      try {
+        dispatch.set(JSON.parse(data) as DispatchResult);
+      } catch {
+        /* a broken event; the next tick replaces it */
+      }
     },
     onState: (state, detail) => {
       if (state === 'unavailable') {
@@ -124,7 +114,6 @@ function startDispatch(): () => void {
   return () => {
     stopStream();
     pollStop?.();
-    if (timer) clearTimeout(timer);
   };
 }
 
