@@ -31,14 +31,7 @@ export function deviceKey(topic: Pick<ParsedTopic, 'gateway' | 'subdevice'>): st
   return topic.subdevice ? `${topic.gateway}/${topic.subdevice}` : topic.gateway;
 }
 
-/**
- * What the dead letters name where a device id would be, for a read-only API token login (it has
- * no device): `api-token:{token id}`, or `api-token` while the token is unknown. No device id has a ':'.
- */
-export function tokenLoginLabel(tokenId?: string): string {
-  return tokenId ? `api-token:${tokenId}` : 'api-token';
-}
-export const tokenLoginLabelPattern = /^api-token(:[0-9a-f]{1,64})?$/;
+export { tokenLoginLabel, tokenLoginLabelPattern } from './token-login.ts';
 
 export function parseTopic(topic: string): TopicParseResult {
   const parts = topic.split('/');

@@ -2,6 +2,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { deviceTypes, formatTopic } from '../../contract/index.ts';
 import { parseDeviceList } from '../../identity/index.ts';
+import { credentialsCsv } from '../../identity/credentials-file.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_TENANT, fail, openRegistry } from './common.ts';
 
 /** A sample the engineer can paste: valid against the contract, with explicit units. */
@@ -66,7 +67,7 @@ export function registerDeviceCommand(program: Command): void {
         if (o.out) await rm(o.out, { force: true });
         return fail(`nothing was registered: ${err.message}`);
       });
-      const out = o.json ? JSON.stringify(creds) + '\n' : ['device,username,password', ...creds.map((c) => `${c.device},${c.username},${c.password}`)].join('\n') + '\n';
+      const out = o.json ? JSON.stringify(creds) + '\n' : credentialsCsv(creds);
       if (target) {
         await target.writeFile(out);
         await target.sync();

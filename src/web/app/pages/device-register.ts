@@ -1,17 +1,11 @@
 /// <reference lib="dom" />
 /** Admin panel of the devices page: register the gateways of a CSV list, then save their credentials once. */
+import { credentialsCsv, type IssuedCredentials } from '../../../identity/credentials-file.ts';
 import { ApiFailure, request, saveBlob } from '../api.ts';
 import { fill, h } from '../dom.ts';
 import { t } from '../i18n.ts';
 import { notice, section } from '../ui.ts';
 
-interface Credentials {
-  device: string;
-  username: string;
-  password: string;
-}
-
-const credentialsCsv = (list: Credentials[]) => ['device,username,password', ...list.map((c) => `${c.device},${c.username},${c.password}`)].join('\n') + '\n';
 
 export function registerPanel(): HTMLElement {
   const file = h('input', { id: 'device-import-file', type: 'file', accept: '.csv,text/csv', 'aria-describedby': 'device-import-hint' });
@@ -31,7 +25,7 @@ export function registerPanel(): HTMLElement {
     void (async () => {
       try {
         const res = await request('/devices/import', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: await chosen.text() });
-        const { devices } = (await res.json()) as { devices: Credentials[] };
+        const { devices } = (await res.json()) as { devices: IssuedCredentials[] };
         const save = h('button', { class: 'btn btn-primary', type: 'button', id: 'device-import-download' }, t('devices.downloadCredentials'));
         save.addEventListener('click', () => saveBlob(new Blob([credentialsCsv(devices)], { type: 'text/csv' }), `credentials-${chosen.name.replace(/\.csv$/i, '')}.csv`));
         fill(status, notice('ok', t('devices.registered', { n: devices.length }), t('devices.registeredHint')), save);

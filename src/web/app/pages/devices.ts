@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 /** Devices: status, last seen, reject counts, and the dead letters that say why messages were refused. */
 import { getJson } from '../api.ts';
+import { tokenLoginLabelPattern } from '../../../contract/token-login.ts';
 import { fill, h, setText } from '../dom.ts';
 import { ago, dateTime, int } from '../format.ts';
 import { t, type Key } from '../i18n.ts';
@@ -26,7 +27,7 @@ export function statusBadge(d: Device): HTMLElement {
 }
 
 /** The dead letters' name for a read-only API token login (tokenLoginLabel in src/contract/topics.ts). */
-const isTokenLogin = (device: string): boolean => /^api-token(:|$)/.test(device);
+const isTokenLogin = (device: string): boolean => tokenLoginLabelPattern.test(device);
 
 function deadLetterTable(caption: string, letters: DeadLetter[], withDevice: boolean): HTMLElement {
   return table(
