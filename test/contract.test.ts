@@ -181,14 +181,17 @@ describe('JSON Schemas', () => {
   it('one self-contained schema per dispatch topic, accepting what the engine publishes (Ajv)', async () => {
     const latest = readJson('schemas/dispatch-latest.schema.json');
     const kpis = readJson('schemas/dispatch-kpis.schema.json');
-    for (const [suffix, s] of [['latest', latest], ['kpis', kpis]] as const) {
+    // Unit messages as the server sends them are checked in dispatch-live.test.ts.
+    const units = readJson('schemas/dispatch-units.schema.json');
+    for (const [suffix, s] of [['latest', latest], ['kpis', kpis], ['units', units]] as const) {
       expect(s.$id).toBe(`https://querstrom.org/schemas/v1/dispatch-${suffix}.schema.json`);
-      expect(s.description).toContain(`qs/v1/{tenant}/dispatch/${suffix}`);
+      expect(s.description).toContain(`Topic: qs/v1/{tenant}/dispatch/${suffix === 'units' ? 'units/{unit}' : suffix}.`);
       expect(read(`schemas/dispatch-${suffix}.schema.json`)).not.toContain('$ref');
       expect(s.additionalProperties).toBe(false);
     }
     expect(latest.required).toEqual(expect.arrayContaining(['setpoints', 'flows', 'storage', 'prices', 'kpis', 'explanations', 'alarms']));
     expect(kpis.required).toEqual(['ts', 'tick', 'status', 'objective', 'kpis', 'prices', 'alarms']);
+    expect(units.required).toEqual(['ts', 'tick', 'unit', 'kind', 'field', 'valueMw', 'mode']);
 
     // A real tick of the demo city, first without readings (inputs missing: alarms), then with one.
     const engine = await createDispatchEngine(loadCity('config/demo-city.yaml'), { autoReplan: false, now: () => Date.UTC(2026, 0, 5, 12) });
@@ -506,7 +509,9 @@ describe('AsyncAPI document', () => {
     expect(addresses).toEqual(
       [
         ...messageKinds.flatMap((k) => [`qs/v1/{tenant}/{device}/${k}`, `qs/v1/{tenant}/{gateway}/{subdevice}/${k}`]),
-        ...dispatchTopicSuffixes.map((t) => `qs/v1/{tenant}/dispatch/${t}`),
+        'qs/v1/{tenant}/dispatch/latest',
+        'qs/v1/{tenant}/dispatch/kpis',
+        'qs/v1/{tenant}/dispatch/units/{unit}',
       ].sort(),
     );
     expect(doc.components.parameters.device.description).toContain('"dispatch", "alarms", "server"');

@@ -407,6 +407,50 @@ describe('live dispatch in the server', () => {
     expect(await connackCode(login(TENANT, revocable.token))).toBe(4);
   });
 
+  it('per-unit topics report by exception: every unit at once (retained), then what moved, and mode switches', async () => {
+    const service = server.dispatch.service(TENANT)!;
+    const ids = [...city.units.map((u) => u.id), ...city.storages.map((st) => st.id)].sort();
+    const reader = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.broker.tcpPort}`, { username: TENANT, password: tokens.read!, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
+    clients.push(reader);
+    const messages: Array<{ unit: string; mode: string; valueMw: number; retain: boolean; tick: number }> = [];
+    reader.on('message', (topic, payload, packet) => {
+      const m = JSON.parse(payload.toString());
+      expect(jsonSchemaErrors(publishedSchema('dispatch-units'), m), topic).toEqual([]);
+      expect(topic).toBe(`qs/v1/${TENANT}/dispatch/units/${m.unit}`);
+      messages.push({ ...m, retain: packet.retain });
+    });
+    await reader.subscribeAsync(`qs/v1/${TENANT}/dispatch/units/+`);
+    // Retained: one message per unit and storage at once, whatever ticked before.
+    await waitFor(() => messages.filter((m) => m.retain).length >= ids.length || undefined, 5000);
+    expect(messages.filter((m) => m.retain).map((m) => m.unit).sort()).toEqual(ids);
+    const latest = (await api<DispatchResult>(apiPort, '/api/v1/dispatch/latest', tokens.read!)).body;
+    const tank = messages.find((m) => m.unit === 'tank1')!;
+    // Within the deadband (0.1 MW here) of the latest result: it is the last reported value.
+    expect(Math.abs(tank.valueMw - (latest.storage.tank1!.chargeMw - latest.storage.tank1!.dischargeMw))).toBeLessThanOrEqual(0.1 + 1e-9);
+
+    // By exception: many ticks, far fewer messages than ticks × units.
+    const before = messages.length;
+    const ticks0 = service.stats.ticks;
+    for (let i = 0; i < 20; i++) {
+      service.tick('input');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ticked = service.stats.ticks - ticks0;
+    expect(messages.length - before).toBeLessThan((ticked * ids.length) / 4);
+
+    // A mode switch is reported at the next tick, even when the value did not move.
+    const switchTo = async (mode: string) => {
+      const r = await api(apiPort, '/api/v1/dispatch/units/hp1/mode', tokens.admin!, { method: 'POST', body: JSON.stringify({ mode }) });
+      expect(r.status).toBe(200);
+      const from = messages.length;
+      service.tick('input');
+      return waitFor(() => messages.slice(from).find((m) => m.unit === 'hp1' && m.mode === mode), 5000);
+    };
+    expect((await switchTo('automatic')).retain).toBe(false);
+    await switchTo('advisory');
+  }, 20_000);
+
   it('automatic mode sends the setpoint to the device and tracks its ack', async () => {
     const refused = await api(apiPort, '/api/v1/dispatch/units/hp1/mode', tokens.read!, { method: 'POST', body: JSON.stringify({ mode: 'automatic' }) });
     expect(refused.status).toBe(403);

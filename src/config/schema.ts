@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { setpointFields } from '../coupling/result.ts';
 
 const listener = (port: number) =>
   z.object({
@@ -54,7 +55,7 @@ export const controlTargetSchema = z
     /** Power unit of the command value (kW is canonical). */
     unit: z.string().default('kW'),
     /** Setpoint field sent: default heat for heat units, el for el_power, net charge for storages. */
-    field: z.enum(['heatMw', 'elMw', 'sourceHeatMw', 'output', 'netChargeMw']).optional(),
+    field: z.enum(setpointFields).optional(),
   })
   .strict();
 

@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { configSchema, type Config } from '../config/schema.ts';
-import { dispatchKpiMessageSchema, dispatchResultSchema } from '../coupling/result.ts';
+import { dispatchKpiMessageSchema, dispatchResultSchema, dispatchUnitMessageSchema } from '../coupling/result.ts';
 import { birthPayloadSchema, contractLimits, payloadSchemas, sampleSchema, type DeviceType } from './payloads.ts';
 import {
   SERVER_TOPIC_IDS,
@@ -64,18 +64,42 @@ export interface DispatchTopicRule {
   message: string;
   schema: z.ZodType;
   summary: string;
+  /** The topic, with {tenant} (and {unit}) for its variable levels. */
+  address: string;
+  /** When the server publishes it. */
+  when: string;
+  /** What the server sends there, for the operation's summary. */
+  sends: string;
 }
+
+const everyTick = 'after every tick';
 
 export const dispatchTopicRules: Record<DispatchTopicSuffix, DispatchTopicRule> = {
   latest: {
     message: 'dispatchResult',
     schema: dispatchResultSchema,
     summary: 'The whole result of the last tick: setpoints, link flows, storage, bus balances, prices, KPIs, explanations, alarms and inputs. Also GET /api/v1/dispatch/latest.',
+    address: dispatchTopic('{tenant}', 'latest'),
+    when: everyTick,
+    sends: 'the latest dispatch result',
   },
   kpis: {
     message: 'dispatchKpis',
     schema: dispatchKpiMessageSchema,
     summary: "The last tick's KPIs, prices and alarm counts: enough for a status light or a tile.",
+    address: dispatchTopic('{tenant}', 'kpis'),
+    when: everyTick,
+    sends: 'the latest KPI summary',
+  },
+  units: {
+    message: 'dispatchUnit',
+    schema: dispatchUnitMessageSchema,
+    summary: `One unit's (or storage's) recommended setpoint with its mode and status, for SCADA and other integrations; ${dispatchTopic('{tenant}', 'units', '+')} subscribes to all of them.`,
+    address: dispatchTopic('{tenant}', 'units', '{unit}'),
+    when:
+      "by exception: at the first tick, then when the unit's recommendation moved beyond its deadband " +
+      '(the larger of coupling[].deadbandMw and deadbandFraction × its rated power), or its mode or status changed',
+    sends: "a unit's recommended setpoint",
   },
 };
 
@@ -480,7 +504,7 @@ export function generateDispatchJsonSchemas(): Record<DispatchTopicSuffix, JsonO
       $id: dispatchSchemaId(suffix),
       title: `Querstrom ${TOPIC_VERSION} dispatch ${suffix} message`,
       description:
-        `${rule.summary} Topic: ${dispatchTopic('{tenant}', suffix)}; published by the server after every tick, ` +
+        `${rule.summary} Topic: ${rule.address}. Published by the server ${rule.when}; ` +
         `QoS ${dispatchPublishOptions.qos}, retained. Powers in MW, prices in EUR/MWh, costs in EUR/h, CO2 in t/h. Generated from the zod schemas.`,
       ...root,
     };
@@ -651,21 +675,22 @@ export function generateAsyncApi(live?: LiveServer): JsonObject {
   for (const suffix of dispatchTopicSuffixes) {
     const rule = dispatchTopicRules[suffix];
     const channelKey = `dispatch${capitalised(suffix)}`;
+    const variables = [...rule.address.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
     channels[channelKey] = {
-      address: dispatchTopic('{tenant}', suffix),
+      address: rule.address,
       title: `dispatch ${suffix}`,
       summary: rule.summary,
       description:
-        `Published by the server after every dispatch tick, QoS ${dispatchPublishOptions.qos}, retained (a new subscriber gets the last one at once). ` +
+        `Published by the server ${rule.when}; QoS ${dispatchPublishOptions.qos}, retained (a new subscriber gets the last one at once). ` +
         'Integrations read it with the read-only API token login; devices cannot subscribe to it.',
-      parameters: { tenant: { $ref: '#/components/parameters/tenant' } },
+      parameters: Object.fromEntries(variables.map((v) => [v, { $ref: `#/components/parameters/${v}` }])),
       messages: { [rule.message]: { $ref: `#/components/messages/${rule.message}` } },
     };
     operations[`send${capitalised(channelKey)}`] = {
       action: 'send',
       channel: { $ref: `#/channels/${channelKey}` },
       title: `Send dispatch ${suffix}`,
-      summary: `The server publishes ${suffix === 'latest' ? 'the latest dispatch result' : 'the latest KPI summary'} to integrations.`,
+      summary: `The server publishes ${rule.sends} to integrations.`,
       security: [apiToken],
       messages: [{ $ref: `#/channels/${channelKey}/messages/${rule.message}` }],
       bindings: { mqtt: mqttBinding({ qos: dispatchPublishOptions.qos, retain: dispatchPublishOptions.retain }) },
@@ -726,6 +751,7 @@ export function generateAsyncApi(live?: LiveServer): JsonObject {
         },
         gateway: { description: `Gateway that authenticates (username {tenant}/{gateway}): ${idRule}.`, examples: ['gw-north'] },
         subdevice: { description: `Sub-device behind the gateway, stored as {gateway}/{subdevice}: ${idRule}.`, examples: ['meter-07'] },
+        unit: { description: 'Unit or storage id of the tenant\'s city model (1-48 characters A-Z a-z 0-9 _, starting with a letter).', examples: ['hp_datacentre', 'tank_north'] },
       },
       securitySchemes: {
         userPassword: {

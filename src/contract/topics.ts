@@ -68,13 +68,19 @@ export function devicePrefix(tenant: string, gateway: string): string {
  */
 export const SERVER_TOPIC_IDS: ReadonlySet<string> = new Set(['dispatch', 'alarms', 'server']);
 
-/** What the engine publishes under qs/v1/{tenant}/dispatch/: the full result and a small KPI summary. */
-export const dispatchTopicSuffixes = ['latest', 'kpis'] as const;
+/**
+ * What the engine publishes under qs/v1/{tenant}/dispatch/: the full result, a small KPI summary,
+ * and one topic per unit (units/{unit}) with its recommended setpoint.
+ */
+export const dispatchTopicSuffixes = ['latest', 'kpis', 'units'] as const;
 export type DispatchTopicSuffix = (typeof dispatchTopicSuffixes)[number];
-/** How they are published: each replaces the last one (retained), and a missed one is superseded by the next tick. */
+/** How they are published: each replaces the last one (retained), and a missed one is superseded by the next. */
 export const dispatchPublishOptions = { qos: 0, retain: true } as const;
 
-/** Topics the engine publishes dispatch results under. */
-export function dispatchTopic(tenant: string, suffix: DispatchTopicSuffix): string {
-  return `${TOPIC_ROOT}/${TOPIC_VERSION}/${tenant}/dispatch/${suffix}`;
+/** Topics the engine publishes dispatch results under; `units` names one unit (or storage). */
+export function dispatchTopic(tenant: string, suffix: Exclude<DispatchTopicSuffix, 'units'>): string;
+export function dispatchTopic(tenant: string, suffix: 'units', unit: string): string;
+export function dispatchTopic(tenant: string, suffix: DispatchTopicSuffix, unit?: string): string {
+  const topic = `${TOPIC_ROOT}/${TOPIC_VERSION}/${tenant}/dispatch/${suffix}`;
+  return suffix === 'units' ? `${topic}/${unit}` : topic;
 }

@@ -154,7 +154,28 @@ export const dispatchKpiMessageSchema = dispatchResultSchema
   })
   .meta({ id: 'DispatchKpiMessage' });
 
+/** Advisory: the engine only recommends. Automatic: it also sends the unit's setpoints to its device. */
+export const unitModes = ['advisory', 'automatic'] as const;
+/** What a unit's recommended value means: which of its quantities a setpoint command sets. */
+export const setpointFields = ['heatMw', 'elMw', 'sourceHeatMw', 'output', 'netChargeMw'] as const;
+
+/** The message on qs/v1/{tenant}/dispatch/units/{unit}: one unit's (or storage's) recommendation, sent by exception. */
+export const dispatchUnitMessageSchema = dispatchResultSchema
+  .pick({ ts: true, tick: true })
+  .extend({
+    unit: z.string().meta({ description: 'Unit or storage id of the city model.' }),
+    kind: z.string().meta({ description: 'Unit kind (heat_pump, gas_chp, ...), or storage.' }),
+    zone: z.string().optional(),
+    field: z.enum(setpointFields).meta({ description: 'What valueMw is: heat output, electric power (consumers: positive input), source heat, main output, or net charging power (storage).' }),
+    valueMw: num.meta({ description: 'The recommended setpoint.' }),
+    mode: z.enum(unitModes).meta({ description: 'automatic: the server also sends it to the device as a setpoint command.' }),
+    status: explanationSchema.shape.status.optional().meta({ description: 'Where it runs between its limits; the explanation in the latest result says why.' }),
+    binding: explanationSchema.shape.binding.optional(),
+  })
+  .meta({ id: 'DispatchUnitMessage' });
+
 export type DispatchResult = z.infer<typeof dispatchResultSchema>;
+export type DispatchUnitMessage = z.infer<typeof dispatchUnitMessageSchema>;
 export type DispatchKpiMessage = z.infer<typeof dispatchKpiMessageSchema>;
 export type Setpoint = z.infer<typeof setpointSchema>;
 export type LinkFlow = z.infer<typeof flowSchema>;

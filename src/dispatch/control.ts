@@ -9,13 +9,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import type { City, DispatchResult } from '../coupling/index.ts';
+import type { City, DispatchResult, setpointFields } from '../coupling/index.ts';
 import { formatTopic, idSchema, normalise, quantityOf, setpointCommandSchema, type AckPayload } from '../contract/index.ts';
 import type { ControlTarget } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import { unitModes, type AuditEntry, type CommandState, type CommandView, type UnitMode, type UnitView } from './schemas.ts';
 
-export type SetpointField = 'heatMw' | 'elMw' | 'sourceHeatMw' | 'output' | 'netChargeMw';
+export type SetpointField = (typeof setpointFields)[number];
 
 /** A unit or storage of the city, as far as control is concerned. */
 export interface Component {

@@ -4,10 +4,10 @@
  * Powers in MW (the engine's unit), prices in EUR/MWh, times in epoch ms.
  */
 import { z } from 'zod';
-import { alarmSchema } from '../coupling/index.ts';
+import { alarmSchema, unitModes } from '../coupling/index.ts';
 import { apiSchemas } from '../api/index.ts';
 
-export const unitModes = ['advisory', 'automatic'] as const;
+export { unitModes };
 export type UnitMode = (typeof unitModes)[number];
 export const commandStates = ['pending', 'acked', 'refused', 'timed_out'] as const;
 export type CommandState = (typeof commandStates)[number];

@@ -1,13 +1,15 @@
 /**
  * The live dispatch of one tenant: its accepted readings feed the coupling engine, which ticks
  * on an interval and soon after a bound input changed. Each result is published on MQTT
- * (retained `qs/v1/{tenant}/dispatch/latest`, and a small `.../kpis`), pushed to live streams,
- * acted on by units in automatic mode, stored as series of the reserved device `dispatch` (at
- * most every seriesIntervalMs) and recorded in the audit trail when it changed.
+ * (retained `qs/v1/{tenant}/dispatch/latest`, a small `.../kpis`, and `.../units/{unit}` by
+ * exception), pushed to live streams, acted on by units in automatic mode, stored as series of
+ * the reserved device `dispatch` (at most every seriesIntervalMs) and recorded in the audit trail
+ * when it changed.
  *
  * Nothing here may take the server down: every step after the (never-throwing) tick is guarded.
  */
 import { join } from 'node:path';
+import { round6 } from '../common/round.ts';
 import { createDispatchEngine, type City, type DispatchEngine, type DispatchKpiMessage, type DispatchResult } from '../coupling/index.ts';
 import { dispatchPublishOptions, dispatchTopic, type AckPayload } from '../contract/index.ts';
 import type { CouplingEntry } from '../config/schema.ts';
@@ -17,6 +19,7 @@ import type { Reading } from '../store/types.ts';
 import { AuditTrail } from './audit.ts';
 import { UnitControl, type Component, type ModeChange } from './control.ts';
 import { TickScheduler, type TickReason } from './scheduler.ts';
+import { UnitReports } from './unit-reports.ts';
 import type { AuditEntry, UnitMode, UnitView } from './schemas.ts';
 import { DISPATCH_DEVICE, dispatchReadings } from './series.ts';
 
@@ -53,6 +56,7 @@ export class DispatchService {
   readonly audit: AuditTrail;
   readonly control: UnitControl;
   private readonly scheduler: TickScheduler;
+  private readonly unitReports: UnitReports;
   private readonly intervalMs: number;
   private lastReason: TickReason = 'interval';
   private readonly listeners = new Set<TickListener>();
@@ -98,6 +102,7 @@ export class DispatchService {
       modesFile: join(o.dataDir, 'dispatch', this.tenant, 'modes.json'),
       now: this.now,
     });
+    this.unitReports = new UnitReports(this.control);
     this.intervalMs = o.entry.tickMs ?? o.city.tickS * 1000;
     this.scheduler = new TickScheduler({
       intervalMs: this.intervalMs,
@@ -226,6 +231,11 @@ export class DispatchService {
       values = this.control.recommendations(r);
       commands = this.control.onResult(r, values);
     });
+    this.guard('units', () => {
+      for (const m of this.unitReports.due(r, values)) {
+        this.o.publish(dispatchTopic(this.tenant, 'units', m.unit), JSON.stringify(m), dispatchPublishOptions).catch((err: Error) => this.logError('publish', err));
+      }
+    });
     this.guard('audit', () => this.auditRecommendation(r, reason, values, commands));
     this.guard('series', () => this.storeSeries(r, values));
     return r;
@@ -326,7 +336,6 @@ export class DispatchService {
   }
 }
 
-const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
 const finiteOrNull = (v: number | null | undefined) => (v !== null && v !== undefined && Number.isFinite(v) ? round6(v) : null);
 function roundAll(o: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};

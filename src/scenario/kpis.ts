@@ -7,6 +7,7 @@
  * delivered, undiscounted.
  */
 import { z } from 'zod';
+import { round6 } from '../common/round.ts';
 import type { City } from '../coupling/model/schema.ts';
 import { heatField, K, outputField, type HourlyTable } from './results.ts';
 import type { YearSegment } from './time.ts';
@@ -102,11 +103,9 @@ export const kpiReportSchema = z.object({
 });
 export type KpiReport = z.infer<typeof kpiReportSchema>;
 
-/** Rounds to 1e-6 (and turns -0 into 0), so KPI files are stable and readable. */
-export const r6 = (v: number) => Math.round(v * 1e6) / 1e6 + 0;
-
+/** Rounds every number to 1e-6 (and -0 to 0), so KPI files are stable and readable. */
 function roundDeep<T>(v: T): T {
-  if (typeof v === 'number') return r6(v) as T;
+  if (typeof v === 'number') return round6(v) as T;
   if (Array.isArray(v)) return v.map(roundDeep) as T;
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, roundDeep(x)])) as T;
   return v;

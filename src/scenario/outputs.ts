@@ -15,12 +15,13 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { escapeXml, lineChart, palette, stackedAreaChart, stackedBarChart } from './charts.ts';
 import { compareReports, comparisonSvg } from './compare.ts';
-import { HEADLINE_KPIS, r6, type HeadlineKpiId, type KpiReport } from './kpis.ts';
+import { round6 } from '../common/round.ts';
+import { HEADLINE_KPIS, type HeadlineKpiId, type KpiReport } from './kpis.ts';
 import { heatField, type HourlyTable } from './results.ts';
 import type { ModeRun, RunManifest, ScenarioRun } from './run.ts';
 import type { Timeline } from './time.ts';
 
-const num = (v: number) => String(r6(v));
+const num = (v: number) => String(round6(v));
 
 /** Writes the visible fields of a table as CSV (time in UTC, then year, then fields), streaming. */
 export async function writeHourlyCsv(file: string, table: HourlyTable, tl: Timeline): Promise<void> {
