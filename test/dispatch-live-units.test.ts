@@ -13,6 +13,7 @@ import { couplingEntrySchema, type CouplingEntryInput } from '../src/config/sche
 import { createDispatchEngine, loadCity, type DispatchResult } from '../src/coupling/index.ts';
 import { AuditTrail, dayOf } from '../src/dispatch/audit.ts';
 import { UnitControl } from '../src/dispatch/control.ts';
+import { UnitReports } from '../src/dispatch/unit-reports.ts';
 import { dispatchRoutes } from '../src/dispatch/api.ts';
 import { dispatchReadings, loadCouplings, resolveComponents, startDispatch, TickScheduler, type AuditEntry, type DispatchHub } from '../src/dispatch/index.ts';
 import { createLogger } from '../src/observability/logger.ts';
@@ -158,6 +159,25 @@ describe('automatic mode', () => {
     expect(audit[0]).toMatchObject({ unit: 'hp1', from: 'advisory', to: 'automatic', by: 'tok-1' });
     expect(control.setMode('whs1', 'automatic', 'tok-1', r0)).toMatchObject({ ok: false, status: 409 });
     expect(control.setMode('nope', 'advisory', 'tok-1', r0)).toMatchObject({ ok: false, status: 404 });
+    await control.close();
+  });
+
+  it('reports each unit on its topic by exception: all at first, then moves beyond the deadband, mode and status changes', async () => {
+    const { control } = make();
+    const reports = new UnitReports(control);
+    const due = (r: DispatchResult) => reports.due(r, control.recommendations(r)).map((m) => m.unit);
+    const all = due(withHp(1.5));
+    expect(all.sort()).toEqual([...Object.keys(result.setpoints), ...Object.keys(result.storage)].sort());
+    expect(due(withHp(1.55))).toEqual([]); // within max(0.1 MW, 1 % of its rating)
+    expect(due(withHp(1.45))).toEqual([]); // still within: compared with what was last sent
+    const moved = reports.due(withHp(2), control.recommendations(withHp(2)));
+    expect(moved).toEqual([expect.objectContaining({ unit: 'hp1', field: 'heatMw', valueMw: 2, mode: 'advisory', kind: 'heat_pump' })]);
+    control.setMode('hp1', 'automatic', 'tok-1', withHp(2));
+    expect(reports.due(withHp(2), control.recommendations(withHp(2)))).toEqual([expect.objectContaining({ unit: 'hp1', mode: 'automatic' })]);
+    const otherStatus = result.explanations.boiler1!.status === 'unavailable' ? 'off' : 'unavailable';
+    const statusChanged: DispatchResult = { ...withHp(2), explanations: { ...result.explanations, boiler1: { ...result.explanations.boiler1!, status: otherStatus } } };
+    expect(due(statusChanged)).toEqual(['boiler1']);
+    expect(due({ ...withHp(5), status: 'failed' })).toEqual([]); // a failed tick holds the last setpoints
     await control.close();
   });
 
