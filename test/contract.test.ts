@@ -525,9 +525,9 @@ describe('AsyncAPI document', () => {
     for (const op of Object.values(doc.operations) as any[]) {
       const channel = resolvePointer(op.channel.$ref) as any;
       if (channel.address.includes('/dispatch/')) {
-        // Server to integrations: retained, QoS 0, and only for the read-only token login.
+        // Server to integrations: retained, and only for the read-only token login; QoS 1 where sent by exception.
         expect(op.action).toBe('send');
-        expect(op.bindings.mqtt).toMatchObject({ qos: 0, retain: true });
+        expect(op.bindings.mqtt).toMatchObject({ qos: channel.address.includes('/units/') ? 1 : 0, retain: true });
         expect(op.security).toEqual([{ $ref: '#/components/securitySchemes/apiToken' }]);
         continue;
       }

@@ -417,9 +417,11 @@ describe('live dispatch in the server', () => {
       const m = JSON.parse(payload.toString());
       expect(jsonSchemaErrors(publishedSchema('dispatch-units'), m), topic).toEqual([]);
       expect(topic).toBe(`qs/v1/${TENANT}/dispatch/units/${m.unit}`);
+      expect(packet.qos).toBe(1);
       messages.push({ ...m, retain: packet.retain });
     });
-    await reader.subscribeAsync(`qs/v1/${TENANT}/dispatch/units/+`);
+    // QoS 1: messages sent by exception are not superseded by the next tick, so none may be dropped.
+    expect((await reader.subscribeAsync(`qs/v1/${TENANT}/dispatch/units/+`, { qos: 1 }))[0]!.qos).toBe(1);
     // Retained: one message per unit and storage at once, whatever ticked before.
     await waitFor(() => messages.filter((m) => m.retain).length >= ids.length || undefined, 5000);
     expect(messages.filter((m) => m.retain).map((m) => m.unit).sort()).toEqual(ids);
@@ -427,6 +429,13 @@ describe('live dispatch in the server', () => {
     const tank = messages.find((m) => m.unit === 'tank1')!;
     // Within the deadband (0.1 MW here) of the latest result: it is the last reported value.
     expect(Math.abs(tank.valueMw - (latest.storage.tank1!.chargeMw - latest.storage.tank1!.dischargeMw))).toBeLessThanOrEqual(0.1 + 1e-9);
+
+    // A persistent session (QoS 1) that is away while units change gets the changes queued.
+    const persistent = (clean: boolean) =>
+      mqtt.connectAsync(`mqtt://127.0.0.1:${server.broker.tcpPort}`, { username: TENANT, password: tokens.read!, clientId: 'scada-persistent', clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
+    const away = await persistent(false);
+    await away.subscribeAsync(`qs/v1/${TENANT}/dispatch/units/+`, { qos: 1 });
+    await away.endAsync();
 
     // By exception: many ticks, far fewer messages than ticks × units.
     const before = messages.length;
@@ -449,6 +458,15 @@ describe('live dispatch in the server', () => {
     };
     expect((await switchTo('automatic')).retain).toBe(false);
     await switchTo('advisory');
+
+    const queued: Array<{ unit: string; mode: string }> = [];
+    const back = await persistent(false);
+    clients.push(back);
+    back.on('message', (_topic, payload) => queued.push(JSON.parse(payload.toString())));
+    await waitFor(() => queued.some((m) => m.unit === 'hp1' && m.mode === 'automatic') || undefined, 5000);
+    expect(queued.filter((m) => m.unit === 'hp1').map((m) => m.mode)).toEqual(expect.arrayContaining(['automatic', 'advisory']));
+    await back.endAsync();
+    await (await persistent(true)).endAsync(); // ends the stored session
   }, 20_000);
 
   it('automatic mode sends the setpoint to the device and tracks its ack', async () => {

@@ -505,7 +505,7 @@ export function generateDispatchJsonSchemas(): Record<DispatchTopicSuffix, JsonO
       title: `Querstrom ${TOPIC_VERSION} dispatch ${suffix} message`,
       description:
         `${rule.summary} Topic: ${rule.address}. Published by the server ${rule.when}; ` +
-        `QoS ${dispatchPublishOptions.qos}, retained. Powers in MW, prices in EUR/MWh, costs in EUR/h, CO2 in t/h. Generated from the zod schemas.`,
+        `QoS ${dispatchPublishOptions[suffix].qos}, retained. Powers in MW, prices in EUR/MWh, costs in EUR/h, CO2 in t/h. Generated from the zod schemas.`,
       ...root,
     };
   }
@@ -681,7 +681,7 @@ export function generateAsyncApi(live?: LiveServer): JsonObject {
       title: `dispatch ${suffix}`,
       summary: rule.summary,
       description:
-        `Published by the server ${rule.when}; QoS ${dispatchPublishOptions.qos}, retained (a new subscriber gets the last one at once). ` +
+        `Published by the server ${rule.when}; QoS ${dispatchPublishOptions[suffix].qos}, retained (a new subscriber gets the last one at once). ` +
         'Integrations read it with the read-only API token login; devices cannot subscribe to it.',
       parameters: Object.fromEntries(variables.map((v) => [v, { $ref: `#/components/parameters/${v}` }])),
       messages: { [rule.message]: { $ref: `#/components/messages/${rule.message}` } },
@@ -693,7 +693,7 @@ export function generateAsyncApi(live?: LiveServer): JsonObject {
       summary: `The server publishes ${rule.sends} to integrations.`,
       security: [apiToken],
       messages: [{ $ref: `#/channels/${channelKey}/messages/${rule.message}` }],
-      bindings: { mqtt: mqttBinding({ qos: dispatchPublishOptions.qos, retain: dispatchPublishOptions.retain }) },
+      bindings: { mqtt: mqttBinding({ ...dispatchPublishOptions[suffix] }) },
     };
   }
 

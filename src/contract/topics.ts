@@ -74,8 +74,16 @@ export const SERVER_TOPIC_IDS: ReadonlySet<string> = new Set(['dispatch', 'alarm
  */
 export const dispatchTopicSuffixes = ['latest', 'kpis', 'units'] as const;
 export type DispatchTopicSuffix = (typeof dispatchTopicSuffixes)[number];
-/** How they are published: each replaces the last one (retained), and a missed one is superseded by the next. */
-export const dispatchPublishOptions = { qos: 0, retain: true } as const;
+/**
+ * How they are published: retained, each replacing the last. The per-tick topics at QoS 0 (a missed
+ * one is superseded by the next tick); the per-unit ones at QoS 1, since they are sent by exception
+ * and a missed one would not be (a persistent session subscribed at QoS 1 gets them queued).
+ */
+export const dispatchPublishOptions = {
+  latest: { qos: 0, retain: true },
+  kpis: { qos: 0, retain: true },
+  units: { qos: 1, retain: true },
+} as const satisfies Record<DispatchTopicSuffix, { qos: 0 | 1; retain: boolean }>;
 
 /** Topics the engine publishes dispatch results under; `units` names one unit (or storage). */
 export function dispatchTopic(tenant: string, suffix: Exclude<DispatchTopicSuffix, 'units'>): string;

@@ -220,8 +220,8 @@ export class DispatchService {
     if (json !== undefined) {
       const text = json;
       this.guard('publish', () => {
-        this.o.publish(dispatchTopic(this.tenant, 'latest'), text, dispatchPublishOptions).catch((err: Error) => this.logError('publish', err));
-        this.o.publish(dispatchTopic(this.tenant, 'kpis'), JSON.stringify(kpiMessage(r)), dispatchPublishOptions).catch((err: Error) => this.logError('publish', err));
+        this.o.publish(dispatchTopic(this.tenant, 'latest'), text, dispatchPublishOptions.latest).catch((err: Error) => this.logError('publish', err));
+        this.o.publish(dispatchTopic(this.tenant, 'kpis'), JSON.stringify(kpiMessage(r)), dispatchPublishOptions.kpis).catch((err: Error) => this.logError('publish', err));
       });
       for (const l of this.listeners) this.guard('stream', () => l(text, r));
     }
@@ -233,7 +233,7 @@ export class DispatchService {
     });
     this.guard('units', () => {
       for (const m of this.unitReports.due(r, values)) {
-        this.o.publish(dispatchTopic(this.tenant, 'units', m.unit), JSON.stringify(m), dispatchPublishOptions).catch((err: Error) => this.logError('publish', err));
+        this.o.publish(dispatchTopic(this.tenant, 'units', m.unit), JSON.stringify(m), dispatchPublishOptions.units).catch((err: Error) => this.logError('publish', err));
       }
     });
     this.guard('audit', () => this.auditRecommendation(r, reason, values, commands));

@@ -17,11 +17,12 @@ export class UnitReports {
   due(r: DispatchResult, values: ReadonlyMap<string, number>): DispatchUnitMessage[] {
     if (r.status !== 'optimal') return [];
     const out: DispatchUnitMessage[] = [];
+    const explanations = r.explanations;
     for (const c of this.control.components) {
       const valueMw = values.get(c.id);
       if (valueMw === undefined) continue;
       const mode = this.control.mode(c.id);
-      const explanation = r.explanations[c.id];
+      const explanation = explanations[c.id];
       const status = explanation?.status;
       const last = this.sent.get(c.id);
       if (last && last.mode === mode && last.status === status && Math.abs(valueMw - last.valueMw) <= this.control.deadband(c)) continue;
