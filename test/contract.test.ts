@@ -36,6 +36,7 @@ import {
 import { configSchema, type ConfigInput } from '../src/config/schema.ts';
 import { createDispatchEngine, loadCity } from '../src/coupling/index.ts';
 import { kpiMessage } from '../src/dispatch/index.ts';
+import { AlarmReports } from '../src/dispatch/exception-reports.ts';
 import { jsonSchemaErrors } from './helpers/json-schema.ts';
 
 const specsDir = defaultSpecsDir;
@@ -183,7 +184,8 @@ describe('JSON Schemas', () => {
     const kpis = readJson('schemas/dispatch-kpis.schema.json');
     // Unit messages as the server sends them are checked in dispatch-live.test.ts.
     const units = readJson('schemas/dispatch-units.schema.json');
-    for (const [suffix, s] of [['latest', latest], ['kpis', kpis], ['units', units]] as const) {
+    const alarms = readJson('schemas/dispatch-alarms.schema.json');
+    for (const [suffix, s] of [['latest', latest], ['kpis', kpis], ['alarms', alarms], ['units', units]] as const) {
       expect(s.$id).toBe(`https://querstrom.org/schemas/v1/dispatch-${suffix}.schema.json`);
       expect(s.description).toContain(`Topic: qs/v1/{tenant}/dispatch/${suffix === 'units' ? 'units/{unit}' : suffix}.`);
       expect(read(`schemas/dispatch-${suffix}.schema.json`)).not.toContain('$ref');
@@ -206,6 +208,7 @@ describe('JSON Schemas', () => {
         expect(Object.keys(published.setpoints).length).toBeGreaterThan(0);
         expect(jsonSchemaErrors(latest, published)).toEqual([]);
         expect(jsonSchemaErrors(kpis, JSON.parse(JSON.stringify(kpiMessage(r))))).toEqual([]);
+        expect(jsonSchemaErrors(alarms, JSON.parse(JSON.stringify(new AlarmReports().due(r))))).toEqual([]);
       }
       // The schemas are strict: a field the contract does not name fails.
       expect(jsonSchemaErrors(kpis, { ...JSON.parse(JSON.stringify(kpiMessage(results[1]!))), extra: 1 }).join()).toContain('extra');
@@ -511,6 +514,7 @@ describe('AsyncAPI document', () => {
         ...messageKinds.flatMap((k) => [`qs/v1/{tenant}/{device}/${k}`, `qs/v1/{tenant}/{gateway}/{subdevice}/${k}`]),
         'qs/v1/{tenant}/dispatch/latest',
         'qs/v1/{tenant}/dispatch/kpis',
+        'qs/v1/{tenant}/dispatch/alarms',
         'qs/v1/{tenant}/dispatch/units/{unit}',
       ].sort(),
     );
@@ -527,7 +531,7 @@ describe('AsyncAPI document', () => {
       if (channel.address.includes('/dispatch/')) {
         // Server to integrations: retained, and only for the read-only token login; QoS 1 where sent by exception.
         expect(op.action).toBe('send');
-        expect(op.bindings.mqtt).toMatchObject({ qos: channel.address.includes('/units/') ? 1 : 0, retain: true });
+        expect(op.bindings.mqtt).toMatchObject({ qos: /\/(alarms|units\/\{unit\})$/.test(channel.address) ? 1 : 0, retain: true });
         expect(op.security).toEqual([{ $ref: '#/components/securitySchemes/apiToken' }]);
         continue;
       }

@@ -13,7 +13,7 @@ import { couplingEntrySchema, type CouplingEntryInput } from '../src/config/sche
 import { createDispatchEngine, loadCity, type DispatchResult } from '../src/coupling/index.ts';
 import { AuditTrail, dayOf } from '../src/dispatch/audit.ts';
 import { UnitControl } from '../src/dispatch/control.ts';
-import { UnitReports } from '../src/dispatch/unit-reports.ts';
+import { AlarmReports, UnitReports } from '../src/dispatch/exception-reports.ts';
 import { dispatchRoutes } from '../src/dispatch/api.ts';
 import { dispatchReadings, loadCouplings, resolveComponents, startDispatch, TickScheduler, type AuditEntry, type DispatchHub } from '../src/dispatch/index.ts';
 import { createLogger } from '../src/observability/logger.ts';
@@ -179,6 +179,19 @@ describe('automatic mode', () => {
     expect(due(statusChanged)).toEqual(['boiler1']);
     expect(due({ ...withHp(5), status: 'failed' })).toEqual([]); // a failed tick holds the last setpoints
     await control.close();
+  });
+
+  it('reports alarms when their set or the tick status changed, not when only their texts did', () => {
+    const reports = new AlarmReports();
+    const stale = { level: 'warning' as const, code: 'stale' as const, input: 'hp1.cop', message: 'hp1.cop: no reading for 65 s; using the last good value' };
+    const withAlarms = (alarms: DispatchResult['alarms'], status: DispatchResult['status'] = 'optimal'): DispatchResult => ({ ...result, alarms, status });
+    expect(reports.due(withAlarms([]))).toMatchObject({ alarms: [], status: 'optimal' });
+    expect(reports.due(withAlarms([]))).toBeUndefined();
+    expect(reports.due(withAlarms([stale]))?.alarms).toEqual([stale]);
+    expect(reports.due(withAlarms([{ ...stale, message: 'hp1.cop: no reading for 125 s; using the last good value' }]))).toBeUndefined();
+    expect(reports.due(withAlarms([{ ...stale, level: 'critical', code: 'expired' }]))?.alarms).toHaveLength(1);
+    expect(reports.due(withAlarms([{ ...stale, level: 'critical', code: 'expired' }], 'failed'))?.status).toBe('failed');
+    expect(reports.due(withAlarms([]))).toMatchObject({ alarms: [] });
   });
 
   it('times out an unanswered command and sends it again on a later tick', async () => {

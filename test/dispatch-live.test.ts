@@ -19,6 +19,7 @@ import { startSimulation, type SimulationHandle } from '../simulators/index.ts';
 import { defaultSpecsDir } from '../src/contract/generate.ts';
 import { loadCity, type City, type DispatchResult } from '../src/coupling/index.ts';
 import { dayOf } from '../src/dispatch/audit.ts';
+import { alarmKey } from '../src/dispatch/exception-reports.ts';
 import { DEMO_CITY, demoFleet } from '../src/server/demo.ts';
 import type { RunningServer } from '../src/server/index.ts';
 import { provisionSimulatedDevices } from '../src/server/simulated-fleet.ts';
@@ -468,6 +469,26 @@ describe('live dispatch in the server', () => {
     await back.endAsync();
     await (await persistent(true)).endAsync(); // ends the stored session
   }, 20_000);
+
+  it('the alarms topic holds the current alarms (retained), as the API lists them', async () => {
+    const reader = await mqtt.connectAsync(`mqtt://127.0.0.1:${server.broker.tcpPort}`, { username: TENANT, password: tokens.read!, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
+    clients.push(reader);
+    let last: { tick: number; status: string; alarms: DispatchResult['alarms'] } | undefined;
+    reader.on('message', (_topic, payload, packet) => {
+      const m = JSON.parse(payload.toString());
+      expect(jsonSchemaErrors(publishedSchema('dispatch-alarms'), m)).toEqual([]);
+      expect(packet.qos).toBe(1);
+      last = m;
+    });
+    await reader.subscribeAsync(`qs/v1/${TENANT}/dispatch/alarms`, { qos: 1 });
+    // Sent only when the set changes, so it matches the API's latest tick by level, code and input.
+    await waitFor(async () => {
+      if (!last) return undefined;
+      const api1 = (await api<{ status: string; alarms: DispatchResult['alarms'] }>(apiPort, '/api/v1/dispatch/alarms', tokens.read!)).body;
+      return (alarmKey(api1.alarms) === alarmKey(last.alarms) && api1.status === last.status) || undefined;
+    }, 5000);
+    await reader.endAsync();
+  });
 
   it('automatic mode sends the setpoint to the device and tracks its ack', async () => {
     const refused = await api(apiPort, '/api/v1/dispatch/units/hp1/mode', tokens.read!, { method: 'POST', body: JSON.stringify({ mode: 'automatic' }) });

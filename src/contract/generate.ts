@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { configSchema, type Config } from '../config/schema.ts';
-import { dispatchKpiMessageSchema, dispatchResultSchema, dispatchUnitMessageSchema } from '../coupling/result.ts';
+import { dispatchAlarmsMessageSchema, dispatchKpiMessageSchema, dispatchResultSchema, dispatchUnitMessageSchema } from '../coupling/result.ts';
 import { birthPayloadSchema, contractLimits, payloadSchemas, sampleSchema, type DeviceType } from './payloads.ts';
 import {
   SERVER_TOPIC_IDS,
@@ -90,6 +90,14 @@ export const dispatchTopicRules: Record<DispatchTopicSuffix, DispatchTopicRule> 
     address: dispatchTopic('{tenant}', 'kpis'),
     when: everyTick,
     sends: 'the latest KPI summary',
+  },
+  alarms: {
+    message: 'dispatchAlarms',
+    schema: dispatchAlarmsMessageSchema,
+    summary: "The last tick's alarms (stale, expired, missing or rejected inputs, unmet demand, solver trouble), for alerting. Also GET /api/v1/dispatch/alarms.",
+    address: dispatchTopic('{tenant}', 'alarms'),
+    when: 'when the set of alarms changed (their level, code and input, or the tick status; not the message texts, which carry ages)',
+    sends: "the dispatch's alarms",
   },
   units: {
     message: 'dispatchUnit',

@@ -70,18 +70,19 @@ export const SERVER_TOPIC_IDS: ReadonlySet<string> = new Set(['dispatch', 'alarm
 
 /**
  * What the engine publishes under qs/v1/{tenant}/dispatch/: the full result, a small KPI summary,
- * and one topic per unit (units/{unit}) with its recommended setpoint.
+ * its alarms, and one topic per unit (units/{unit}) with its recommended setpoint.
  */
-export const dispatchTopicSuffixes = ['latest', 'kpis', 'units'] as const;
+export const dispatchTopicSuffixes = ['latest', 'kpis', 'alarms', 'units'] as const;
 export type DispatchTopicSuffix = (typeof dispatchTopicSuffixes)[number];
 /**
  * How they are published: retained, each replacing the last. The per-tick topics at QoS 0 (a missed
- * one is superseded by the next tick); the per-unit ones at QoS 1, since they are sent by exception
+ * one is superseded by the next tick); alarms and units at QoS 1, since they are sent by exception
  * and a missed one would not be (a persistent session subscribed at QoS 1 gets them queued).
  */
 export const dispatchPublishOptions = {
   latest: { qos: 0, retain: true },
   kpis: { qos: 0, retain: true },
+  alarms: { qos: 1, retain: true },
   units: { qos: 1, retain: true },
 } as const satisfies Record<DispatchTopicSuffix, { qos: 0 | 1; retain: boolean }>;
 

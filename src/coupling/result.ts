@@ -174,7 +174,11 @@ export const dispatchUnitMessageSchema = dispatchResultSchema
   })
   .meta({ id: 'DispatchUnitMessage' });
 
+/** The message on qs/v1/{tenant}/dispatch/alarms: the tick's alarms, sent when the set of them changed. */
+export const dispatchAlarmsMessageSchema = dispatchResultSchema.pick({ ts: true, tick: true, status: true, alarms: true }).meta({ id: 'DispatchAlarmsMessage' });
+
 export type DispatchResult = z.infer<typeof dispatchResultSchema>;
+export type DispatchAlarmsMessage = z.infer<typeof dispatchAlarmsMessageSchema>;
 export type DispatchUnitMessage = z.infer<typeof dispatchUnitMessageSchema>;
 export type DispatchKpiMessage = z.infer<typeof dispatchKpiMessageSchema>;
 export type Setpoint = z.infer<typeof setpointSchema>;

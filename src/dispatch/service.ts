@@ -1,10 +1,10 @@
 /**
  * The live dispatch of one tenant: its accepted readings feed the coupling engine, which ticks
  * on an interval and soon after a bound input changed. Each result is published on MQTT
- * (retained `qs/v1/{tenant}/dispatch/latest`, a small `.../kpis`, and `.../units/{unit}` by
- * exception), pushed to live streams, acted on by units in automatic mode, stored as series of
- * the reserved device `dispatch` (at most every seriesIntervalMs) and recorded in the audit trail
- * when it changed.
+ * (retained `qs/v1/{tenant}/dispatch/latest`, a small `.../kpis`, and `.../alarms` and
+ * `.../units/{unit}` by exception), pushed to live streams, acted on by units in automatic mode,
+ * stored as series of the reserved device `dispatch` (at most every seriesIntervalMs) and recorded
+ * in the audit trail when it changed.
  *
  * Nothing here may take the server down: every step after the (never-throwing) tick is guarded.
  */
@@ -19,7 +19,7 @@ import type { Reading } from '../store/types.ts';
 import { AuditTrail } from './audit.ts';
 import { UnitControl, type Component, type ModeChange } from './control.ts';
 import { TickScheduler, type TickReason } from './scheduler.ts';
-import { UnitReports } from './unit-reports.ts';
+import { AlarmReports, alarmKey, UnitReports } from './exception-reports.ts';
 import type { AuditEntry, UnitMode, UnitView } from './schemas.ts';
 import { DISPATCH_DEVICE, dispatchReadings } from './series.ts';
 
@@ -57,6 +57,7 @@ export class DispatchService {
   readonly control: UnitControl;
   private readonly scheduler: TickScheduler;
   private readonly unitReports: UnitReports;
+  private readonly alarmReports = new AlarmReports();
   private readonly intervalMs: number;
   private lastReason: TickReason = 'interval';
   private readonly listeners = new Set<TickListener>();
@@ -231,7 +232,9 @@ export class DispatchService {
       values = this.control.recommendations(r);
       commands = this.control.onResult(r, values);
     });
-    this.guard('units', () => {
+    this.guard('reports', () => {
+      const alarms = this.alarmReports.due(r);
+      if (alarms) this.o.publish(dispatchTopic(this.tenant, 'alarms'), JSON.stringify(alarms), dispatchPublishOptions.alarms).catch((err: Error) => this.logError('publish', err));
       for (const m of this.unitReports.due(r, values)) {
         this.o.publish(dispatchTopic(this.tenant, 'units', m.unit), JSON.stringify(m), dispatchPublishOptions.units).catch((err: Error) => this.logError('publish', err));
       }
@@ -251,14 +254,11 @@ export class DispatchService {
       const key = `${a.level}\u0000${a.code}\u0000${a.input ?? ''}`;
       if (this.alarmsSinceAudit.size < MAX_AUDIT_ALARMS || this.alarmsSinceAudit.has(key)) this.alarmsSinceAudit.set(key, a);
     }
-    const alarmKey = r.alarms
-      .map((a) => `${a.level}:${a.code}:${a.input ?? ''}`)
-      .sort()
-      .join('|');
+    const alarms = alarmKey(r.alarms);
     const prev = this.audited;
     let due = prev === undefined || prev.status !== r.status || commands > 0;
     if (!due && prev && r.ts - prev.at >= (this.o.entry.auditMinGapMs ?? this.intervalMs)) {
-      due = prev.alarmKey !== alarmKey || this.moved(prev.values, values);
+      due = prev.alarmKey !== alarms || this.moved(prev.values, values);
     }
     if (!due) return;
     const setpointsMw: Record<string, number> = {};
@@ -279,7 +279,7 @@ export class DispatchService {
       alarms: [...this.alarmsSinceAudit.values()].map((a) => ({ ...(a.input !== undefined ? { input: a.input } : {}), level: a.level, code: a.code, message: a.message.slice(0, 300) })),
     };
     this.alarmsSinceAudit.clear();
-    this.audited = { at: r.ts, tick: r.tick, status: r.status, alarmKey, values };
+    this.audited = { at: r.ts, tick: r.tick, status: r.status, alarmKey: alarms, values };
     this.audit.append(entry);
   }
 

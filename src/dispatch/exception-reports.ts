@@ -1,12 +1,33 @@
 /**
- * What goes out on qs/v1/{tenant}/dispatch/units/{unit}, by exception (as Sparkplug reports by
- * exception): a unit's message at the first tick, then only when its recommendation moved beyond
- * its deadband since the last message, or its mode or status changed. The topics are retained, so
- * a new subscriber still gets every unit's current message at once. Pure: results in, messages out.
+ * What goes out by exception (as Sparkplug reports by exception) on the retained dispatch topics
+ * `.../alarms` and `.../units/{unit}`: a message at the first tick, then only when it would say
+ * something new. A new subscriber still gets the current ones at once. Pure: results in, messages out.
  */
 import { round6 } from '../common/round.ts';
-import type { DispatchResult, DispatchUnitMessage } from '../coupling/index.ts';
+import type { DispatchAlarm, DispatchAlarmsMessage, DispatchResult, DispatchUnitMessage } from '../coupling/index.ts';
 import type { Component, UnitControl } from './control.ts';
+
+/** A set of alarms by level, code and input: their message texts carry ages that change every tick. */
+export function alarmKey(alarms: readonly DispatchAlarm[]): string {
+  return alarms
+    .map((a) => `${a.level}:${a.code}:${a.input ?? ''}`)
+    .sort()
+    .join('|');
+}
+
+/** The alarms message when the set of alarms or the tick status changed. */
+export class AlarmReports {
+  private last: string | undefined;
+
+  due(r: DispatchResult): DispatchAlarmsMessage | undefined {
+    const key = `${r.status}|${alarmKey(r.alarms)}`;
+    if (key === this.last) return undefined;
+    this.last = key;
+    return { ts: r.ts, tick: r.tick, status: r.status, alarms: r.alarms };
+  }
+}
+
+/** A unit's message when its recommendation moved beyond its deadband since the last one, or its mode or status changed. */
 
 export class UnitReports {
   private readonly sent = new Map<string, { valueMw: number; mode: DispatchUnitMessage['mode']; status: DispatchUnitMessage['status'] }>();
