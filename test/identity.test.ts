@@ -116,6 +116,25 @@ describe('device lists (CSV)', () => {
 });
 
 describe('IdentityRegistry concurrency', () => {
+  it('a watching server keeps every device it added while another process adds too: no older read lands last', async () => {
+    const file = join(dir, 'identity.json');
+    const server = await IdentityRegistry.open(file);
+    const cli = await IdentityRegistry.open(file);
+    server.watch(5); // polls often, so its reloads overlap its own writes
+    try {
+      const ours: Array<{ username: string; password: string }> = [];
+      for (let i = 0; i < 15; i++) {
+        const [mine] = await Promise.all([server.addDevice('a', `srv${i}`), cli.addDevice('a', `cli${i}`)]);
+        ours.push(mine);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the watcher's last reloads
+      for (const c of ours) expect(await server.verifyDevice(c.username, c.password), c.username).not.toBeNull();
+      expect(server.listDevices('a')).toHaveLength(30);
+    } finally {
+      server.unwatch();
+    }
+  });
+
   it('concurrent adds in one process all land in the file', async () => {
     const r = await IdentityRegistry.open(join(dir, 'identity.json'));
     await Promise.all(Array.from({ length: 20 }, (_, i) => r.addDevice('a', `d${i}`)));

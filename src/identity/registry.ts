@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
 import { watchFile, unwatchFile } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { idSchema, SERVER_TOPIC_IDS } from '../contract/topics.ts';
 import type { DeviceAuthenticator, DeviceIdentity, DeviceVerification, Role, TokenIdentity, TokenVerifier } from './types.ts';
@@ -160,11 +161,15 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
     if (revoked.length) for (const l of this.revokedListeners) l(revoked);
   }
 
-  /** Reload when another process (the CLI) changes the file. */
+  /**
+   * Reload when another process (the CLI) changes the file. In turn with this process's own
+   * writes: two reloads that overlapped could otherwise apply an older read after a newer one (its
+   * reads wait in libuv's pool behind fsyncs), and no later change would correct it.
+   */
   watch(intervalMs = 1000): void {
     if (this.watching) return;
     this.watching = true;
-    watchFile(this.file, { interval: intervalMs }, () => void this.reload().catch(() => undefined));
+    watchFile(this.file, { interval: intervalMs }, () => void this.inTurn(() => this.reload()).catch(() => undefined));
   }
 
   unwatch(): void {
@@ -182,18 +187,37 @@ export class IdentityRegistry implements DeviceAuthenticator, TokenVerifier {
     await rename(tmp, this.file);
   }
 
-  /** Re-read first so concurrent CLI and server edits don't overwrite each other. */
-  private mutate(change: (data: RegistryFile) => void): Promise<void> {
-    // One writer at a time within this process; each starts from the file's latest content.
-    const run = this.writes.then(async () => {
-      await this.reload();
-      const next = structuredClone(this.data);
-      change(next);
-      this.index(next);
-      await this.save();
-    });
+  /** One file task at a time within this process (writes and watched reloads), in order. */
+  private inTurn(task: () => Promise<void>): Promise<void> {
+    const run = this.writes.then(task);
     this.writes = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Read, change and write under a lock on the file, so the CLI and the server, editing at the same
+   * moment, never write over each other's change.
+   */
+  private mutate(change: (data: RegistryFile) => void): Promise<void> {
+    return this.inTurn(async () => {
+      await mkdir(dirname(this.file), { recursive: true });
+      const release = await lockfile.lock(this.file, {
+        realpath: false,
+        stale: 10_000,
+        retries: { retries: 60, factor: 1.3, minTimeout: 5, maxTimeout: 250 },
+        // A lock taken over as stale while this write runs: the write still completes, as without a lock.
+        onCompromised: () => undefined,
+      });
+      try {
+        await this.reload();
+        const next = structuredClone(this.data);
+        change(next);
+        this.index(next);
+        await this.save();
+      } finally {
+        await release().catch(() => undefined);
+      }
+    });
   }
 
   async addDevice(tenant: string, device: string, type?: string): Promise<DeviceCredentials> {
