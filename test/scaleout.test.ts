@@ -177,6 +177,10 @@ describe('ingest workers behind an external broker', () => {
     cleanups.push(...dirs.map((d) => d.remove));
     let w1 = await startWorker('w1', dirs[0]!.path);
     const w2 = await startWorker('w2', dirs[1]!.path);
+    // A worker has no MQTT listener: its served contract names none, and says where gateways connect.
+    const doc = (await (await fetch(`http://127.0.0.1:${w2.api}/asyncapi.json`)).json()) as { servers: object; info: { description: string } };
+    expect(doc.servers).toEqual({});
+    expect(doc.info.description).toContain("connect to the deployment's own broker");
 
     // Phase 1: 2,040 QoS 1 messages from 6 devices.
     const stream = new AckedStream(broker.url, devices, { inflight: 8 });

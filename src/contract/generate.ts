@@ -740,7 +740,10 @@ export function generateAsyncApi(live?: LiveServer): JsonObject {
         'MQTT 3.1.1 contract of a Querstrom server: between sensor gateways and the server, and the dispatch ' +
         'results it publishes for integrations. Generated from the zod schemas in src/contract and src/coupling. ' +
         'Operations are described from the server\'s point of view. The prose specification for gateways is ' +
-        'firmware-specs/GATEWAY-SPEC.md.',
+        'firmware-specs/GATEWAY-SPEC.md.' +
+        (live && Object.keys(servers).length === 0
+          ? " This process runs no MQTT listener (an ingest worker): gateways connect to the deployment's own broker, which shares the messages out to the workers."
+          : ''),
       license: { name: 'AGPL-3.0-or-later', url: 'https://www.gnu.org/licenses/agpl-3.0.html' },
       tags: [{ name: 'sector-coupling' }, { name: 'district-heating' }],
     },

@@ -99,7 +99,8 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
     ? await listenApi(
         config,
         coreApiDeps(core, registry, log, () => sub.connected),
-        opts.apiPlugins ? { plugins: opts.apiPlugins } : {},
+        // No listener of its own: the served AsyncAPI document lists no servers and says so.
+        { ...(opts.apiPlugins ? { plugins: opts.apiPlugins } : {}), broker: { config, ports: { mqtt: undefined, ws: undefined, mqtts: undefined, wss: undefined } } },
       )
     : { api: undefined, apiPort: undefined };
 

@@ -5,8 +5,8 @@
  * before they have credentials, as they fetch /openapi.json.
  *
  * Given the running broker, the AsyncAPI document names its listeners as they are (ports, which
- * are on, its limits) at the host name the request came in by; without one (an ingest worker
- * behind an external broker) it is the published document.
+ * are on, its limits) at the host name the request came in by (an ingest worker has none, and the
+ * document says so); without one it is the published document.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
