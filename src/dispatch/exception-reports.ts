@@ -28,7 +28,6 @@ export class AlarmReports {
 }
 
 /** A unit's message when its recommendation moved beyond its deadband since the last one, or its mode or status changed. */
-
 export class UnitReports {
   private readonly sent = new Map<string, { valueMw: number; mode: DispatchUnitMessage['mode']; status: DispatchUnitMessage['status'] }>();
 
