@@ -23,10 +23,23 @@ import { alarmKey } from '../src/dispatch/exception-reports.ts';
 import { DEMO_CITY, demoFleet } from '../src/server/demo.ts';
 import type { RunningServer } from '../src/server/index.ts';
 import { provisionSimulatedDevices } from '../src/server/simulated-fleet.ts';
+import { EventStreamParser } from '../src/web/app/sse.ts';
 import { jsonSchemaErrors } from './helpers/json-schema.ts';
 import { api, connectDevice, startTestServer, tempDir, waitFor } from './helpers/server.ts';
 
 const publishedSchema = (name: string): object => JSON.parse(readFileSync(join(defaultSpecsDir, 'schemas', `${name}.schema.json`), 'utf8')) as object;
+
+/** Feeds a live stream's dispatch events to `on`, parsed as the dashboard parses them, until it ends or is aborted. */
+async function readDispatches(res: Response, on: (r: DispatchResult) => void): Promise<void> {
+  const parser = new EventStreamParser((event, data) => {
+    if (event === 'dispatch') on(JSON.parse(data) as DispatchResult);
+  });
+  try {
+    for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) parser.push(chunk);
+  } catch {
+    /* aborted by the test */
+  }
+}
 
 const TENANT = 'demo';
 const OTHER = 'stadt-b';
@@ -208,26 +221,13 @@ describe('live dispatch in the server', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expect(service.subscribers).toBe(1);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = '';
     const events: DispatchResult[] = [];
-    const deadline = Date.now() + 8000;
-    while (events.length < 3 && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end);
-        text = text.slice(end + 2);
-        const lines = block.split('\n');
-        if (lines[0] !== 'event: dispatch') continue;
-        const data = lines.find((l) => l.startsWith('data: '))!.slice(6);
-        events.push(JSON.parse(data) as DispatchResult);
-      }
-    }
+    const reading = readDispatches(res, (r) => {
+      if (events.length < 3) events.push(r);
+    });
+    await waitFor(() => events.length === 3 || undefined, 8000).catch(() => undefined);
     ac.abort();
+    await reading;
     expect(events.length).toBe(3);
     expect(events[1]!.tick).toBeGreaterThan(events[0]!.tick);
     expect(events[2]!.tick).toBeGreaterThan(events[1]!.tick);
@@ -247,22 +247,7 @@ describe('live dispatch in the server', () => {
     const res = await fetch(url('minIntervalMs=500'), { headers, signal: ac.signal });
     expect(res.status).toBe(200);
     const events: Array<{ tick: number; at: number }> = [];
-    const reading = (async () => {
-      const reader = res.body!.getReader();
-      const decoder = new TextDecoder();
-      let text = '';
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
-        text += decoder.decode(value, { stream: true });
-        let end: number;
-        while ((end = text.indexOf('\n\n')) >= 0) {
-          const block = text.slice(0, end).split('\n');
-          text = text.slice(end + 2);
-          if (block[0] === 'event: dispatch') events.push({ tick: Number(block.find((l) => l.startsWith('id: '))!.slice(4)), at: Date.now() });
-        }
-      }
-    })();
+    const reading = readDispatches(res, (r) => events.push({ tick: r.tick, at: Date.now() }));
     // The latest tick comes at once; then a burst of ticks, far more than one per 500 ms.
     await waitFor(() => events.length >= 1 || undefined, 5000);
     const ticks0 = service.stats.ticks;
