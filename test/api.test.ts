@@ -39,7 +39,7 @@ const identities = new Map<string, TokenIdentity>([
 const verifier: TokenVerifier = { verifyToken: (t) => identities.get(t) ?? null };
 
 function status(tenant: string, device: string, extra: Partial<DeviceStatus> = {}): DeviceStatus {
-  return { tenant, device, online: true, stale: false, messages: 10, readings: 60, rejects: 0, duplicates: 0, flagged: 0, ...extra } as DeviceStatus;
+  return { tenant, device, online: true, connected: true, stale: false, messages: 10, readings: 60, rejects: 0, duplicates: 0, flagged: 0, ...extra } as DeviceStatus;
 }
 const deviceStatuses: DeviceStatus[] = [
   status(A, 'hm-1', { type: 'heat_meter', firmware: '1.2.0', intervalS: 60, lastSeen: T0 + 59 * MIN }),
@@ -475,7 +475,7 @@ describe('devices', () => {
     const r = await get('/api/v1/devices', tokens.aRead);
     const byId = Object.fromEntries(r.body.devices.map((d: { device: string }) => [d.device, d]));
     expect(byId['hm-1']).toEqual({
-      device: 'hm-1', status: 'online', type: 'heat_meter', firmware: '1.2.0', intervalS: 60, online: true, stale: false,
+      device: 'hm-1', status: 'online', type: 'heat_meter', firmware: '1.2.0', intervalS: 60, online: true, connected: true, stale: false,
       lastSeen: T0 + 59 * MIN, messages: 10, readings: 60, rejects: 0, duplicates: 0, flagged: 0,
     });
     expect(byId['gw-1/sub-1'].status).toBe('offline');

@@ -155,8 +155,22 @@ describe('gateway to store, end to end', () => {
     const status = await api(apiPort, '/api/v1/devices/foreign-1', tokens['stadt-a']!);
     expect(status.body.flagged).toBe(1);
     expect(status.body.lastWarning.warning).toMatch(/in the future/);
-    // mosquitto_pub disconnected cleanly: the device is offline now.
-    await waitFor(async () => (await api(apiPort, '/api/v1/devices/foreign-1', tokens['stadt-a']!)).body.status === 'offline');
+    // mosquitto_pub disconnected cleanly without announcing offline: a device that connects only
+    // to send, online while it keeps its interval.
+    const foreign = async () => (await api(apiPort, '/api/v1/devices/foreign-1', tokens['stadt-a']!)).body;
+    await waitFor(async () => (await foreign()).connected === false);
+    expect(await foreign()).toMatchObject({ status: 'online', online: true, connected: false, lastDisconnect: { reason: 'disconnect' } });
+  });
+
+  it('a gateway that announces offline before its clean DISCONNECT is offline at once', async () => {
+    creds['stadt-a/bye-1'] = await server.registry.addDevice('stadt-a', 'bye-1', 'heat_meter');
+    const c = await connect('stadt-a', 'bye-1');
+    const device = async () => (await api(apiPort, '/api/v1/devices/bye-1', tokens['stadt-a']!)).body;
+    expect(await device()).toMatchObject({ status: 'online', connected: true });
+    await c.publishAsync('qs/v1/stadt-a/bye-1/state', '{"state":"offline"}', { qos: 1, retain: true });
+    await c.endAsync();
+    await waitFor(async () => (await device()).status === 'offline');
+    expect(await device()).toMatchObject({ online: false, connected: false, lastDisconnect: { reason: 'disconnect' } });
   });
 
   it("serves an AsyncAPI document naming this server's listeners, and a gateway connects with only what it says", async () => {
@@ -204,5 +218,6 @@ describe('gateway to store, end to end', () => {
     expect(await status()).toBe('online');
     c.stream.destroy();
     await waitFor(async () => (await status()) === 'offline');
+    expect((await api(apiPort, '/api/v1/devices/will-1', tokens['stadt-a']!)).body.lastDisconnect.reason).toBe('connection lost');
   });
 });

@@ -265,6 +265,11 @@ describe('web dashboard in Chromium', () => {
       expect(await page.locator('tr:has(a[href="#/devices/hm-901"])').textContent()).toContain('Never connected');
       await page.selectOption('#device-status', 'problems');
       expect(await page.locator('a[href="#/devices/hm-901"]').count()).toBe(0);
+      // hm-902 sent with mosquitto_pub (connect, publish, clean DISCONNECT): online between its connections, no problem.
+      expect(await page.locator('a[href="#/devices/hm-902"]').count()).toBe(0);
+      await page.selectOption('#device-status', 'all');
+      await page.click('a[href="#/devices/hm-902"]');
+      await expect.poll(() => page.textContent('[data-connection]'), { timeout: 10_000 }).toMatch(/^Disconnected cleanly .* ago; online while it keeps its interval$/);
     });
   }, 30_000);
 

@@ -207,14 +207,22 @@ export const deviceSchema = component(
       device: z.string().meta({ description: '`gateway` or `gateway/subdevice`' }),
       status: z
         .enum(['online', 'offline', 'stale', 'never_connected'])
-        .meta({ description: 'offline: not connected now; stale: connected but silent for more than 3 intervals; never_connected: registered, but no connection or message yet (not yet commissioned)' }),
+        .meta({
+          description:
+            'online: connected, or between connections of a device that connects only to send (clean DISCONNECT without an offline state) and keeps its interval; offline: announced offline, lost its connection, or left and stayed silent for more than 3 intervals; stale: online but silent for more than 3 intervals; never_connected: registered, but no connection or message yet (not yet commissioned)',
+        }),
       type: deviceTypeSchema.optional(),
       firmware: z.string().optional(),
       intervalS: z.number().optional().meta({ description: 'Nominal sample interval declared at birth, seconds' }),
-      online: z.boolean(),
+      online: z.boolean().meta({ description: 'status is online or stale' }),
+      connected: z.boolean().meta({ description: 'A live MQTT connection to this server now (a sub-device has none of its own)' }),
       stale: z.boolean(),
       lastSeen: epochMs('Last accepted or rejected message').optional(),
-      connectedAt: epochMs('Start of the current connection').optional(),
+      connectedAt: epochMs('Start of the current or last connection').optional(),
+      lastDisconnect: z
+        .object({ at: epochMs('When'), reason: z.string().meta({ description: '`disconnect` (clean DISCONNECT), `connection lost`, `revoked`, `server shutdown`, or the error that closed it' }) })
+        .optional()
+        .meta({ description: 'How the last connection ended' }),
       messages: z.number().int(),
       readings: z.number().int(),
       rejects: z.number().int(),

@@ -19,12 +19,28 @@ const metaSchema = z.record(
 );
 type PersistedMeta = z.infer<typeof metaSchema>;
 
-interface Entry extends DeviceStatus {
+interface Entry extends Omit<DeviceStatus, 'online' | 'connected' | 'stale'> {
   units: Map<string, string>;
   clients: number;
+  /** The last `state` the device (or its will) published since its current connection began. */
+  announced?: 'online' | 'offline';
 }
 
 const keyOf = (tenant: string, device: string) => `${tenant}\u0000${device}`;
+
+/**
+ * Connected devices are online. A device that announced `offline`, or whose connection was lost,
+ * is offline at once. After a clean DISCONNECT without that announcement (a meter that connects
+ * only to send, like mosquitto_pub) it stays online while it keeps its interval. A device with no
+ * connection of its own (a sub-device; any device behind an external broker) is online when
+ * announced so, or while it keeps its interval.
+ */
+function isOnline(e: Entry, stale: boolean): boolean {
+  if (e.clients > 0) return true;
+  if (e.announced === 'offline') return false;
+  if (e.lastDisconnect) return e.lastDisconnect.reason === 'disconnect' && !stale;
+  return e.announced === 'online' || !stale;
+}
 
 /**
  * Live status of every device, and what each declared at birth (type, units). Births are
@@ -95,7 +111,7 @@ export class DeviceTracker implements DeviceDirectory {
     const key = keyOf(tenant, device);
     let e = this.entries.get(key);
     if (!e) {
-      e = { tenant, device, online: false, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, stale: false, units: new Map(), clients: 0 };
+      e = { tenant, device, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, units: new Map(), clients: 0 };
       this.entries.set(key, e);
     }
     return e;
@@ -108,15 +124,17 @@ export class DeviceTracker implements DeviceDirectory {
   connected(tenant: string, device: string): void {
     const e = this.entry(tenant, device);
     e.clients++;
-    e.online = true;
+    // An announcement belongs to the connection it was made on.
+    delete e.announced;
     e.connectedAt = this.now();
     e.lastSeen = e.connectedAt;
   }
 
-  disconnected(tenant: string, device: string): void {
+  /** `reason` as the broker gives it; `disconnect` is a clean DISCONNECT. */
+  disconnected(tenant: string, device: string, reason: string): void {
     const e = this.entry(tenant, device);
     e.clients = Math.max(0, e.clients - 1);
-    if (e.clients === 0) e.online = false;
+    if (e.clients === 0) e.lastDisconnect = { at: this.now(), reason };
   }
 
   birth(tenant: string, device: string, birth: BirthPayload): void {
@@ -125,15 +143,14 @@ export class DeviceTracker implements DeviceDirectory {
     e.firmware = birth.firmware;
     e.intervalS = birth.interval_s;
     e.units = new Map(Object.entries(birth.metrics).map(([name, m]) => [name, m.unit]));
-    e.online = true;
     this.seen(e);
     this.dirty = true;
   }
 
   stateReported(tenant: string, device: string, online: boolean): void {
     const e = this.entry(tenant, device);
-    // A will published after a takeover must not mark a still-connected device offline.
-    e.online = online || e.clients > 0;
+    // A will published after a takeover does not mark the still-connected device offline: see isOnline.
+    e.announced = online ? 'online' : 'offline';
     this.seen(e);
   }
 
@@ -169,9 +186,10 @@ export class DeviceTracker implements DeviceDirectory {
   }
 
   private view(e: Entry, now: number): DeviceStatus {
-    const { units: _units, clients: _clients, ...status } = e;
+    const { units: _units, clients, announced: _announced, ...status } = e;
     const limit = e.intervalS ? e.intervalS * 1000 * STALE_INTERVALS : STALE_WITHOUT_BIRTH_MS;
-    return { ...status, stale: e.lastSeen === undefined || now - e.lastSeen > limit };
+    const stale = e.lastSeen === undefined || now - e.lastSeen > limit;
+    return { ...status, online: isOnline(e, stale), connected: clients > 0, stale };
   }
 
   list(tenant: string): DeviceStatus[] {
@@ -182,7 +200,7 @@ export class DeviceTracker implements DeviceDirectory {
       if (r.revokedAt || out.has(r.device)) continue;
       const parsedType = deviceTypeSchema.safeParse(r.type);
       out.set(r.device, {
-        tenant, device: r.device, online: false, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, stale: true,
+        tenant, device: r.device, online: false, connected: false, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, stale: true,
         ...(parsedType.success ? { type: parsedType.data } : {}),
       });
     }

@@ -8,10 +8,20 @@ export interface DeviceStatus {
   type?: DeviceType;
   firmware?: string;
   intervalS?: number;
+  /**
+   * Reachable: connected now; or, after a clean DISCONNECT without an offline `state`, still
+   * sending within its interval (a device that connects only to send); or, with no connection of
+   * its own (a gateway's sub-device, a device behind an external broker), announced online or
+   * sending within its interval.
+   */
   online: boolean;
+  /** A live MQTT connection of this device to this server now. */
+  connected: boolean;
   /** Epoch ms of the last accepted or rejected message. */
   lastSeen?: number;
   connectedAt?: number;
+  /** How the last connection ended: `disconnect` (clean DISCONNECT), `connection lost`, `revoked`, `server shutdown`, or the error that closed it. */
+  lastDisconnect?: { at: number; reason: string };
   messages: number;
   readings: number;
   rejects: number;

@@ -84,8 +84,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         devices.connected(id.tenant, id.device);
         instruments.connectedDevices.inc();
       },
-      onDisconnect: (id) => {
-        devices.disconnected(id.tenant, id.device);
+      onDisconnect: (id, _clientId, reason) => {
+        devices.disconnected(id.tenant, id.device, reason);
         instruments.connectedDevices.dec();
       },
     },

@@ -26,6 +26,15 @@ export function statusBadge(d: Device): HTMLElement {
   return badge(statusTone[d.status], t(`device.${d.status}` as Key));
 }
 
+function connectionText(d: Device): string {
+  if (d.connected) return t('devices.connectedSince', { at: dateTime(d.connectedAt) });
+  const last = d.lastDisconnect;
+  if (!last) return t('devices.noOwnConnection');
+  // The reason is the broker's (English) wording; a clean DISCONNECT gets its own sentence.
+  if (last.reason === 'disconnect') return t(d.online ? 'devices.leftCleanly' : 'devices.leftCleanlyOffline', { ago: ago(last.at) });
+  return t('devices.lostConnection', { ago: ago(last.at), reason: last.reason });
+}
+
 /** The dead letters' name for a read-only API token login (tokenLoginLabel in src/contract/topics.ts). */
 const isTokenLogin = (device: string): boolean => tokenLoginLabelPattern.test(device);
 
@@ -147,6 +156,7 @@ export const devicesPage: PageDef = {
                 h('div', {}, h('dt', {}, t('col.status')), h('dd', {}, statusBadge(d))),
                 h('div', {}, h('dt', {}, t('col.type')), h('dd', {}, d.type ? t(`dtype.${d.type}` as Key) : '–')),
                 h('div', {}, h('dt', {}, t('col.firmware')), h('dd', {}, d.firmware ?? '–')),
+                h('div', {}, h('dt', {}, t('col.connection')), h('dd', { 'data-connection': '' }, connectionText(d))),
                 h('div', {}, h('dt', {}, t('col.lastSeen')), h('dd', {}, `${ago(d.lastSeen)} (${dateTime(d.lastSeen)})`)),
                 h('div', {}, h('dt', {}, t('col.messages')), h('dd', {}, int(d.messages))),
                 h('div', {}, h('dt', {}, t('col.readings')), h('dd', {}, int(d.readings))),
