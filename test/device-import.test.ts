@@ -96,6 +96,19 @@ describe('bulk registration of gateways', () => {
     expect(await registered()).toEqual(['hm-101', 'hm-102', 'hp-7']);
   });
 
+  it('device add prints a mosquitto_pub command that, pasted into a shell, sends a sample the server accepts', async () => {
+    const { stdout } = await run(process.execPath, [bin, 'device', 'add', 'hm-501', '--tenant', TENANT, '--type', 'heat_meter', '--data-dir', dir.path, '--port', String(server.broker.tcpPort), '--json']);
+    const command = (JSON.parse(stdout) as { mosquitto_pub: string }).mosquitto_pub;
+    // Until the server has read the identity file the CLI wrote, the CONNECT is refused and mosquitto_pub exits non-zero.
+    await waitFor(() => run('bash', ['-c', command]).then(() => true, () => false), 10_000, 200);
+    const latest = await waitFor(async () => (await api(server.apiPort!, '/api/v1/latest?device=hm-501&metric=supply_temp', reader)).body.readings?.[0]);
+    expect(latest).toMatchObject({ value: 78.2, unit: 'degC' });
+    const device = (await api(server.apiPort!, '/api/v1/devices/hm-501', reader)).body;
+    expect(device).toMatchObject({ messages: 1, readings: 2 });
+    // The only refusals allowed are CONNECTs made before the server had read the new identity.
+    if (device.rejects > 0) expect(device.lastReject.reason).toMatch(/^CONNECT refused: unknown device/);
+  });
+
   it('registers a batch through the admin API, all or none; each gateway connects with its password', async () => {
     const batch = (devices: unknown, token = admin) => api(server.apiPort!, '/api/v1/devices/batch', token, { method: 'POST', body: JSON.stringify({ devices }) });
     const created = await batch([{ device: 'gw-1', type: 'gateway' }, { device: 'gw-2' }]);

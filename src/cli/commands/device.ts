@@ -9,7 +9,8 @@ import { DEFAULT_DATA_DIR, DEFAULT_TENANT, fail, openRegistry } from './common.t
 export function mosquittoPubExample(host: string, port: number, tenant: string, device: string, password: string): string {
   const topic = formatTopic({ tenant, gateway: device, kind: 'data' });
   const payload = JSON.stringify({ seq: 1, samples: [{ ts: '<now>', metrics: { heat_power: 1250.5, supply_temp: 78.2 } }], units: { heat_power: 'kW', supply_temp: 'degC' } });
-  const withTs = payload.replace('"<now>"', '\'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"\'');
+  // Inside the single-quoted payload: a literal quote, the shell's date, a literal quote.
+  const withTs = payload.replace('"<now>"', `"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"`);
   return `mosquitto_pub -h ${host} -p ${port} -V mqttv311 -q 1 -i '${tenant}/${device}' -u '${tenant}/${device}' -P '${password}' -t '${topic}' -m '${withTs}'`;
 }
 
