@@ -4,6 +4,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { listenFailure } from '../common/listen-error.ts';
 import type { BrokerContext } from './context.ts';
 import { peerCertificateOf, type PeerCertificate } from './tls.ts';
 
@@ -36,9 +37,9 @@ const LISTEN_BACKLOG = 4096;
 
 type AnyServer = TcpServer | HttpServer;
 
-function listen(server: AnyServer, port: number, host: string): Promise<number> {
+function listen(server: AnyServer, port: number, host: string, what: string, setting: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
+    const onError = (err: Error): void => reject(listenFailure(err, { what, host, port, setting, usualHolder: 'another MQTT broker such as mosquitto' }));
     server.once('error', onError);
     server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.removeListener('error', onError);
@@ -109,7 +110,7 @@ export async function startListeners(ctx: BrokerContext, handle: ConnectionHandl
     if (config.tcp.enabled) {
       const tcp = createTcpServer({ noDelay: true }, (socket) => handle(socket));
       servers.push(tcp);
-      ports.tcpPort = await listen(tcp, config.tcp.port, config.tcp.host);
+      ports.tcpPort = await listen(tcp, config.tcp.port, config.tcp.host, 'MQTT TCP listener', 'broker.tcp.port in the config, or serve --mqtt-port');
       tcp.on('error', (err) => log.error({ err }, 'MQTT TCP listener error'));
       log.info({ host: config.tcp.host, port: ports.tcpPort }, 'MQTT listening on TCP');
     }
@@ -117,7 +118,7 @@ export async function startListeners(ctx: BrokerContext, handle: ConnectionHandl
       const http = createHttpServer();
       servers.push(http);
       webSocketListener(http, config.ws.path, 'ws', () => undefined);
-      ports.wsPort = await listen(http, config.ws.port, config.ws.host);
+      ports.wsPort = await listen(http, config.ws.port, config.ws.host, 'MQTT WebSocket listener', 'broker.ws.port in the config, or serve --ws-port');
       http.on('error', (err) => log.error({ err }, 'MQTT WebSocket HTTP listener error'));
       log.info({ host: config.ws.host, port: ports.wsPort, path: config.ws.path }, 'MQTT listening on WebSocket');
     }
@@ -127,7 +128,7 @@ export async function startListeners(ctx: BrokerContext, handle: ConnectionHandl
       const tls = createTlsServer({ ...tlsOptions, noDelay: true }, (socket) => handle(socket, undefined, peerCertificateOf(socket)));
       servers.push(tls);
       tls.on('tlsClientError', handshakeFailureLog(ctx, 'mqtts'));
-      ports.tlsPort = await listen(tls, config.tls.port, config.tls.host);
+      ports.tlsPort = await listen(tls, config.tls.port, config.tls.host, 'MQTT TLS listener', 'broker.tls.port in the config');
       tls.on('error', (err) => log.error({ err }, 'MQTT TLS listener error'));
       log.info({ host: config.tls.host, port: ports.tlsPort, clientCerts: config.tls.clientCerts }, 'MQTT listening on TLS');
     }
@@ -137,7 +138,7 @@ export async function startListeners(ctx: BrokerContext, handle: ConnectionHandl
       servers.push(https);
       https.on('tlsClientError', handshakeFailureLog(ctx, 'wss'));
       webSocketListener(https, config.wss.path, 'wss', (req) => peerCertificateOf(req.socket as TLSSocket));
-      ports.wssPort = await listen(https, config.wss.port, config.wss.host);
+      ports.wssPort = await listen(https, config.wss.port, config.wss.host, 'MQTT secure WebSocket listener', 'broker.wss.port in the config');
       https.on('error', (err) => log.error({ err }, 'MQTT secure WebSocket listener error'));
       log.info({ host: config.wss.host, port: ports.wssPort, path: config.wss.path, clientCerts: config.tls.clientCerts }, 'MQTT listening on secure WebSocket');
     }

@@ -47,7 +47,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   // City models first: a bad one stops startup, naming the field, before anything is opened.
   const couplings = loadCouplings(config);
   const registry = await IdentityRegistry.open(identityFile(config.dataDir));
-  registry.watch();
 
   let broker: RunningBroker | undefined;
   const core = await openIngestCore(config, {
@@ -57,6 +56,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     notifyDevice: (topic, payload) => void broker?.publish(topic, payload, { qos: 0 }).catch(() => undefined),
   });
   const { devices, pipeline, store, writer, metrics, instruments } = core;
+  registry.watch();
+  // A start that fails part-way (a port in use, say) closes what it opened, newest first.
+  const opened: Array<() => Promise<unknown>> = [() => core.close(), async () => registry.unwatch()];
+  const undoStart = async (err: unknown): Promise<never> => {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+    throw err;
+  };
 
   // Subscribed before the broker accepts devices, so no reading of a coupled tenant is missed.
   const dispatch = await startDispatch(couplings, {
@@ -66,7 +72,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     dataDir: config.dataDir,
     metrics,
-  });
+  }).catch(undoStart);
+  opened.push(() => dispatch.close());
 
   broker = await startBroker(
     config.broker,
@@ -91,15 +98,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
     log.child({ component: 'broker' }),
     { dataDir: config.dataDir },
-  ).catch(async (err: unknown) => {
-    await dispatch.close();
-    throw err;
-  });
+  ).catch(undoStart);
+  const runningBroker = broker;
+  opened.push(() => runningBroker.close());
   dispatch.start();
-
-  const retentionMs = config.store.retentionDays * 86_400_000;
-  const retentionTimer = retentionMs > 0 ? setInterval(() => void store.applyRetention(Date.now() - retentionMs).catch((err) => log.warn({ err }, 'retention failed')), 3_600_000) : undefined;
-  retentionTimer?.unref();
 
   const { api, apiPort } = config.api.enabled
     ? await listenApi(
@@ -116,8 +118,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           publicPlugins: [webPlugin()],
           broker: { config, ports: { mqtt: broker.tcpPort, ws: broker.wsPort, mqtts: broker.tlsPort, wss: broker.wssPort } },
         },
-      )
+      ).catch(undoStart)
     : { api: undefined, apiPort: undefined };
+
+  const retentionMs = config.store.retentionDays * 86_400_000;
+  const retentionTimer = retentionMs > 0 ? setInterval(() => void store.applyRetention(Date.now() - retentionMs).catch((err) => log.warn({ err }, 'retention failed')), 3_600_000) : undefined;
+  retentionTimer?.unref();
 
   log.info({ mqtt: broker.tcpPort, ws: broker.wsPort, mqtts: broker.tlsPort, wss: broker.wssPort, api: apiPort, dataDir: config.dataDir }, 'querstrom serving');
 

@@ -12,6 +12,8 @@ import type { Logger } from '../observability/logger.ts';
 import { createMetricsRegistry, ingestMetrics, type IngestMetrics } from '../observability/metrics.ts';
 import { openDuckDbStore, type Store } from '../store/index.ts';
 import { influxOptionsFromEnv, openInfluxStore } from '../store/influx/index.ts';
+import { listenFailure } from '../common/listen-error.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { loadApiTls } from './tls.ts';
 
 /** What every ingesting process has, whether it runs the embedded broker or sits behind an external one. */
@@ -45,17 +47,27 @@ export function openStore(config: Config, log: Logger, metrics: Registry, env: N
 /** Device status → pipeline → WAL → store, with duplicate detection restored from the WAL. */
 export async function openIngestCore(config: Config, o: IngestCoreOptions): Promise<IngestCore> {
   await mkdir(config.dataDir, { recursive: true });
+  const lock = await lockDataDir(config.dataDir);
   const metrics = createMetricsRegistry();
   const devices = new DeviceTracker(join(config.dataDir, 'devices.json'), o.registered);
-  await devices.load();
+  let store: Store | undefined;
+  let opened: Awaited<ReturnType<typeof DurableWriter.open>>;
+  try {
+    await devices.load();
+    store = await openStore(config, o.log, metrics, o.env);
+    opened = await DurableWriter.open({
+      dir: join(config.dataDir, 'wal'),
+      store,
+      maxDelayMs: config.ingest.groupCommitMaxDelayMs,
+      log: o.log,
+    });
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    await lock.release();
+    throw err;
+  }
   devices.startPersisting();
-  const store = await openStore(config, o.log, metrics, o.env);
-  const { writer, recoveredSequences } = await DurableWriter.open({
-    dir: join(config.dataDir, 'wal'),
-    store,
-    maxDelayMs: config.ingest.groupCommitMaxDelayMs,
-    log: o.log,
-  });
+  const { writer, recoveredSequences } = opened;
   const instruments = ingestMetrics(metrics);
   const pipeline = new IngestPipeline({ writer, devices, metrics: instruments, config: config.ingest, log: o.log, notifyDevice: o.notifyDevice });
   pipeline.restoreSequences(recoveredSequences);
@@ -70,6 +82,7 @@ export async function openIngestCore(config: Config, o: IngestCoreOptions): Prom
       await writer.close();
       await devices.close();
       await store.close();
+      await lock.release();
     },
   };
 }
@@ -93,7 +106,12 @@ export function coreApiDeps(core: IngestCore, tokens: TokenVerifier, log: Logger
 export async function listenApi(config: Config, deps: ApiDeps, options: Omit<BuildApiOptions, 'https'> = {}): Promise<{ api: FastifyInstance; apiPort: number | undefined }> {
   const https = await loadApiTls(config.api.tls);
   const api = await buildApi(deps, { ...options, ...(https ? { https } : {}) });
-  await api.listen({ host: config.api.host, port: config.api.port });
+  try {
+    await api.listen({ host: config.api.host, port: config.api.port });
+  } catch (err) {
+    await api.close();
+    throw listenFailure(err, { what: 'HTTP API', host: config.api.host, port: config.api.port, setting: 'api.port in the config, or serve --api-port' });
+  }
   const address = api.server.address();
   return { api, apiPort: typeof address === 'object' && address ? address.port : undefined };
 }

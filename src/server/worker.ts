@@ -101,7 +101,12 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
         coreApiDeps(core, registry, log, () => sub.connected),
         // No listener of its own: the served AsyncAPI document lists no servers and says so.
         { ...(opts.apiPlugins ? { plugins: opts.apiPlugins } : {}), broker: { config, ports: { mqtt: undefined, ws: undefined, mqtts: undefined, wss: undefined } } },
-      )
+      ).catch(async (err: unknown) => {
+        registry.unwatch();
+        await sub.close();
+        await core.close();
+        throw err;
+      })
     : { api: undefined, apiPort: undefined };
 
   log.info({ broker: worker.brokerUrl, clientId: worker.clientId, group: worker.shareGroup, api: apiPort, dataDir: config.dataDir }, 'querstrom ingest worker running');
