@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnServer, startTestServer, tempDir, waitFor } from './helpers/server.ts';
 
@@ -81,5 +83,16 @@ describe('start-up failures', () => {
     await exited;
     const restarted = await startTestServer(dir.path);
     await restarted.close();
+  });
+
+  it('takes over a PID file whose number now belongs to another program (a reused PID)', async () => {
+    const dir = await tempDir('qs-lock-');
+    cleanups.push(dir.remove);
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    cleanups.push(() => void other.kill('SIGKILL'));
+    await writeFile(join(dir.path, 'querstrom.pid'), `${other.pid}\n`);
+    const server = await startTestServer(dir.path);
+    expect((await readFile(join(dir.path, 'querstrom.pid'), 'utf8')).trim()).toBe(String(process.pid));
+    await server.close();
   });
 });
