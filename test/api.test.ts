@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { buildApi, requireIdentity, type ApiDeps, type ApiPlugin, type ZodTypeProvider } from '../src/api/index.ts';
 import { deviceSchema, errorSchema, readingSchema } from '../src/api/schemas.ts';
 import { defaultSpecsDir } from '../src/contract/generate.ts';
+import { deviceStateOf } from '../src/devices/query.ts';
 import type { DeviceDirectory, DeviceStatus } from '../src/devices/types.ts';
 import type { TokenIdentity, TokenVerifier } from '../src/identity/types.ts';
 import { openDuckDbStore } from '../src/store/index.ts';
@@ -39,7 +40,8 @@ const identities = new Map<string, TokenIdentity>([
 const verifier: TokenVerifier = { verifyToken: (t) => identities.get(t) ?? null };
 
 function status(tenant: string, device: string, extra: Partial<DeviceStatus> = {}): DeviceStatus {
-  return { tenant, device, online: true, connected: true, stale: false, messages: 10, readings: 60, rejects: 0, duplicates: 0, flagged: 0, ...extra } as DeviceStatus;
+  const s = { tenant, device, online: true, connected: true, stale: false, messages: 10, readings: 60, rejects: 0, duplicates: 0, flagged: 0, ...extra };
+  return { ...s, status: deviceStateOf(s.online, s.stale, s.lastSeen !== undefined) } as DeviceStatus;
 }
 const deviceStatuses: DeviceStatus[] = [
   status(A, 'hm-1', { type: 'heat_meter', firmware: '1.2.0', intervalS: 60, lastSeen: T0 + 59 * MIN }),
@@ -485,6 +487,27 @@ describe('devices', () => {
     expect(r.text).not.toContain('units');
   });
 
+  it('filters, orders and limits on request, with the counts over all of the tenant\'s devices', async () => {
+    const ids = (r: HttpResult) => (r.body.devices as { device: string }[]).map((d) => d.device);
+    const all = await get('/api/v1/devices', tokens.aRead);
+    expect(ids(all)).toEqual(['gw-1/sub-1', 'hm-1', 'shared-1']);
+    expect(all.body.total).toBe(3);
+    const counts = { online: 1, stale: 1, offline: 1, never_connected: 0, rejecting: 1 };
+    expect(all.body.counts).toEqual(counts);
+    // Problems first: offline before stale; the online one is not a problem.
+    const problems = await get('/api/v1/devices?status=problems&order=severity', tokens.aRead);
+    expect([ids(problems), problems.body.total]).toEqual([['gw-1/sub-1', 'shared-1'], 2]);
+    const top = await get('/api/v1/devices?order=severity&limit=1', tokens.aRead);
+    expect([ids(top), top.body.total, top.body.counts]).toEqual([['gw-1/sub-1'], 3, counts]);
+    // The text matches the id or the type, in any case.
+    expect(ids(await get('/api/v1/devices?q=HEAT', tokens.aRead))).toEqual(['gw-1/sub-1', 'hm-1']);
+    expect(ids(await get('/api/v1/devices?q=sub', tokens.aRead))).toEqual(['gw-1/sub-1']);
+    expect(ids(await get('/api/v1/devices?status=rejecting', tokens.aRead))).toEqual(['shared-1']);
+    expect(ids(await get('/api/v1/devices?status=online', tokens.aRead))).toEqual(['hm-1']);
+    const b = await get('/api/v1/devices', tokens.bRead);
+    expect([ids(b), b.body.counts]).toEqual([['secret-b', 'shared-1'], { online: 2, stale: 0, offline: 0, never_connected: 0, rejecting: 0 }]);
+  });
+
   it('sub-device ids work URL-encoded and unencoded', async () => {
     const encoded = await get('/api/v1/devices/gw-1%2Fsub-1', tokens.aRead);
     const plain = await get('/api/v1/devices/gw-1/sub-1', tokens.aRead);
@@ -518,6 +541,9 @@ describe('validation', () => {
     ['/api/v1/latest?metric=9lives', 'metric'],
     ['/api/v1/dead-letters?since=soon', 'since'],
     ['/api/v1/dead-letters?limit=5000', 'limit'],
+    ['/api/v1/devices?status=broken', 'status'],
+    ['/api/v1/devices?order=random', 'order'],
+    ['/api/v1/devices?limit=0', 'limit'],
     ['/api/v1/dead-letters?colour=red', 'colour'],
   ];
   it.each(cases)('%s → 400 naming %s', async (path, field) => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { DeviceTracker } from '../src/devices/tracker.ts';
-import { deviceView } from '../src/api/routes/devices.ts';
 
 const T = 'stadt-a';
 const MIN = 60_000;
@@ -9,7 +8,7 @@ const birth = (intervalS: number) => ({ type: 'heat_meter' as const, firmware: '
 function tracker() {
   let now = Date.UTC(2026, 10, 21, 12);
   const devices = new DeviceTracker(undefined, () => [], () => now);
-  const status = (device: string) => deviceView(devices.get(T, device)!).status;
+  const status = (device: string) => devices.get(T, device)!.status;
   return { devices, status, advance: (ms: number) => (now += ms) };
 }
 

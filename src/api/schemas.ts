@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { deviceTypeSchema, idSchema, metricNameSchema, tokenLoginLabelPattern } from '../contract/index.ts';
 import { aggregateFunctions, type AggregateFunction } from '../store/types.ts';
+import { deviceFilters, deviceOrders, deviceStates } from '../devices/query.ts';
 
 /** Named schemas that become `components.schemas` in the OpenAPI document. */
 export const apiComponents = z.registry<{ id: string }>();
@@ -206,7 +207,7 @@ export const deviceSchema = component(
     .object({
       device: z.string().meta({ description: '`gateway` or `gateway/subdevice`' }),
       status: z
-        .enum(['online', 'offline', 'stale', 'never_connected'])
+        .enum(deviceStates)
         .meta({
           description:
             'online: connected, or between connections of a device that connects only to send (clean DISCONNECT without an offline state) and keeps its interval; offline: announced offline, lost its connection, or left and stayed silent for more than 3 intervals; stale: online but silent for more than 3 intervals; never_connected: registered, but no connection or message yet (not yet commissioned)',
@@ -234,7 +235,28 @@ export const deviceSchema = component(
     .meta({ description: 'Live status of one device' }),
 );
 
-export const deviceListSchema = component('DeviceList', z.object({ devices: z.array(deviceSchema) }));
+export const deviceListQuerySchema = z
+  .object({
+    q: z.string().max(200).optional().meta({ description: 'Only devices whose id or type contains this text (any case)' }),
+    status: z
+      .enum(deviceFilters)
+      .optional()
+      .meta({ description: 'Only these devices (default all). problems: refused a message in the last 10 minutes, offline, or stale; rejecting: ever refused a message' }),
+    order: z.enum(deviceOrders).optional().meta({ description: 'device (default): by id; severity: problems first (rejecting now, offline, stale, never connected, online), then by id' }),
+    limit: z.coerce.number().int().min(1).max(100_000).optional().meta({ description: 'Most devices to return (default all); total says how many matched' }),
+  })
+  .strict();
+
+export const deviceListSchema = component(
+  'DeviceList',
+  z.object({
+    devices: z.array(deviceSchema),
+    total: z.number().int().meta({ description: 'Devices that match the query, before limit' }),
+    counts: z
+      .object({ online: z.number().int(), stale: z.number().int(), offline: z.number().int(), never_connected: z.number().int(), rejecting: z.number().int() })
+      .meta({ description: 'All devices of the tenant by status (whatever the query), and how many ever refused a message' }),
+  }),
+);
 
 export const readingSchema = component(
   'Reading',

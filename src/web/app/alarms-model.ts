@@ -2,6 +2,7 @@
  * One list of what needs an operator's attention, from the engine's alarms, device status and
  * the installation's health. Pure: the page and the navigation badge both use it.
  */
+import { REJECT_WINDOW_MS } from '../../devices/query.ts';
 import type { Health } from './live.ts';
 import type { Device, DispatchAlarm, DispatchResult } from './types.ts';
 
@@ -21,8 +22,6 @@ export interface Alarm {
   since?: number;
 }
 
-/** A device that refused a message this recently counts as rejecting. */
-export const REJECT_WINDOW_MS = 10 * 60_000;
 
 const inputCodes = new Set(['stale', 'expired', 'missing', 'rejected']);
 

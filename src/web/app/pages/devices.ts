@@ -1,15 +1,14 @@
 /// <reference lib="dom" />
 /** Devices: status, last seen, reject counts, and the dead letters that say why messages were refused. */
-import { getJson } from '../api.ts';
+import { getJson, type ApiFailure } from '../api.ts';
 import { tokenLoginLabelPattern } from '../../../contract/token-login.ts';
 import { fill, h, setText } from '../dom.ts';
 import { ago, dateTime, int } from '../format.ts';
 import { t, type Key } from '../i18n.ts';
-import * as live from '../live.ts';
 import type { PageDef } from '../page.ts';
-import type { DeadLetter, Device } from '../types.ts';
+import type { DeadLetter, Device, DeviceList } from '../types.ts';
 import { badge, failureNotice, keepFocus, notice, pageHeader, section, table, type Tone } from '../ui.ts';
-import { REJECT_WINDOW_MS } from '../alarms-model.ts';
+import { deviceFilters, deviceSeverity } from '../../../devices/query.ts';
 import { registerPanel } from './device-register.ts';
 
 const MAX_ROWS = 300;
@@ -17,10 +16,7 @@ const MAX_ROWS = 300;
 const filterState = { text: '', status: 'all' };
 
 const statusTone: Record<Device['status'], Tone> = { online: 'ok', stale: 'warn', offline: 'bad', never_connected: 'info' };
-
-/** 0..2 are problems; a gateway not yet commissioned (3) is not one, but is listed before those online. */
-const severity = (d: Device, now: number) =>
-  d.lastReject && now - d.lastReject.at < REJECT_WINDOW_MS ? 0 : d.status === 'offline' ? 1 : d.status === 'stale' ? 2 : d.status === 'never_connected' ? 3 : 4;
+const LIST_EVERY_MS = 3000;
 
 export function statusBadge(d: Device): HTMLElement {
   return badge(statusTone[d.status], t(`device.${d.status}` as Key));
@@ -63,7 +59,7 @@ export const devicesPage: PageDef = {
     const statusFilter = h(
       'select',
       { id: 'device-status' },
-      ['all', 'problems', 'online', 'stale', 'offline', 'never_connected', 'rejecting'].map((v) => h('option', { value: v }, t(`devices.filter.${v}` as Key))),
+      deviceFilters.map((v) => h('option', { value: v }, t(`devices.filter.${v}` as Key))),
     );
     const filters = h(
       'div',
@@ -85,29 +81,21 @@ export const devicesPage: PageDef = {
       ctx.session.role === 'read' ? null : registerPanel(),
     );
 
-    let list: Device[] = [];
+    let page: DeviceList | undefined;
     let stopped = false;
 
     const renderList = () => {
+      if (!page) return;
       const now = Date.now();
-      const q = search.value.trim().toLowerCase();
-      const f = statusFilter.value;
-      const shown = list
-        .filter((d) => !q || d.device.toLowerCase().includes(q) || (d.type ?? '').includes(q))
-        .filter((d) =>
-          f === 'all' ? true : f === 'problems' ? severity(d, now) < 3 : f === 'rejecting' ? d.rejects > 0 : d.status === f,
-        )
-        .sort((a, b) => severity(a, now) - severity(b, now) || a.device.localeCompare(b.device));
-      // Thousands of rows help no one and cost the browser; the filter finds the rest.
-      const visible = shown.slice(0, MAX_ROWS);
-      const n = (s: Device['status']) => list.filter((d) => d.status === s).length;
+      const { devices: visible, total, counts: c } = page;
+      const registered = c.online + c.stale + c.offline + c.never_connected;
       fill(
         counts,
-        h('li', {}, badge('ok', t('devices.countOnline', { n: n('online') }))),
-        h('li', {}, badge('warn', t('devices.countStale', { n: n('stale') }))),
-        h('li', {}, badge('bad', t('devices.countOffline', { n: n('offline') }))),
-        n('never_connected') > 0 ? h('li', {}, badge('info', t('devices.countNeverConnected', { n: n('never_connected') }))) : null,
-        h('li', {}, badge('info', t('devices.countRejecting', { n: list.filter((d) => d.rejects > 0).length }))),
+        h('li', {}, badge('ok', t('devices.countOnline', { n: c.online }))),
+        h('li', {}, badge('warn', t('devices.countStale', { n: c.stale }))),
+        h('li', {}, badge('bad', t('devices.countOffline', { n: c.offline }))),
+        c.never_connected > 0 ? h('li', {}, badge('info', t('devices.countNeverConnected', { n: c.never_connected }))) : null,
+        h('li', {}, badge('info', t('devices.countRejecting', { n: c.rejecting }))),
       );
       keepFocus(listBox, () =>
         fill(
@@ -124,28 +112,62 @@ export const devicesPage: PageDef = {
               { head: t('col.lastReject'), cell: (d) => (d.lastReject ? h('span', { class: 'reason', lang: 'en' }, d.lastReject.reason) : h('span', { class: 'hint' }, '–')) },
             ],
             visible,
-            { captionHidden: true, empty: list.length ? t('devices.noMatch') : t('devices.none'), rowClass: (d) => (d.device === selected ? 'selected' : severity(d, now) === 0 ? 'row-bad' : undefined) },
+            { captionHidden: true, empty: registered ? t('devices.noMatch') : t('devices.none'), rowClass: (d) => (d.device === selected ? 'selected' : deviceSeverity(d, now) === 0 ? 'row-bad' : undefined) },
           ),
-          shown.length > visible.length ? h('p', { class: 'hint' }, t('devices.truncated', { shown: visible.length, total: shown.length })) : null,
+          total > visible.length ? h('p', { class: 'hint' }, t('devices.truncated', { shown: visible.length, total })) : null,
         ),
       );
     };
+
+    // The server filters, orders (problems first) and cuts the list: a fleet of thousands is not
+    // sent every few seconds. A newer query's answer wins over an older one still on its way.
+    let loads = 0;
+    const load = async () => {
+      const n = ++loads;
+      const query = new URLSearchParams({ order: 'severity', limit: String(MAX_ROWS) });
+      if (statusFilter.value !== 'all') query.set('status', statusFilter.value);
+      if (search.value.trim()) query.set('q', search.value.trim());
+      try {
+        const answer = await getJson<DeviceList>(`/devices?${query}`);
+        if (stopped || n !== loads) return;
+        page = answer;
+        renderList();
+        void refreshDetail();
+      } catch (err) {
+        if (!stopped && n === loads) fill(listBox, failureNotice(err, 'what.devices'));
+      }
+    };
+    let typing: ReturnType<typeof setTimeout> | undefined;
     search.value = filterState.text;
     statusFilter.value = filterState.status;
     search.addEventListener('input', () => {
       filterState.text = search.value;
-      renderList();
+      clearTimeout(typing);
+      typing = setTimeout(() => void load(), 200);
     });
     statusFilter.addEventListener('change', () => {
       filterState.status = statusFilter.value;
-      renderList();
+      void load();
     });
+
+    /** The selected device from the list shown, or on its own when the filter hides it; null when there is no such device. */
+    const selectedDevice = async (): Promise<Device | null> => {
+      const listed = page?.devices.find((x) => x.device === selected);
+      if (listed) return listed;
+      if (isTokenLogin(selected!)) return null;
+      try {
+        return await getJson<Device>(`/devices/${encodeURIComponent(selected!)}`);
+      } catch (err) {
+        // 400: not even a valid device id (a dead letter's topic can name anything).
+        if ((err as ApiFailure).status === 404 || (err as ApiFailure).status === 400) return null;
+        throw err;
+      }
+    };
 
     const refreshDetail = async () => {
       if (!selected) return;
-      const d = list.find((x) => x.device === selected);
       try {
-        const letters = await getJson<{ deadLetters: DeadLetter[] }>(`/dead-letters?device=${encodeURIComponent(selected)}&limit=20`);
+        const [d, letters] = await Promise.all([selectedDevice(), getJson<{ deadLetters: DeadLetter[] }>(`/dead-letters?device=${encodeURIComponent(selected)}&limit=20`)]);
         if (stopped) return;
         fill(
           detailBox,
@@ -183,20 +205,14 @@ export const devicesPage: PageDef = {
       }
     };
 
-    const releaseFresh = live.wantFreshDevices();
-    const stopDevices = live.devices.subscribe((v) => {
-      if (v.list) {
-        list = v.list;
-        renderList();
-        void refreshDetail();
-      } else if (v.error) fill(listBox, failureNotice(v.error, 'what.devices'));
-    });
+    void load();
     void refreshRecent();
+    const listTimer = setInterval(() => void load(), LIST_EVERY_MS);
     const timer = setInterval(() => void refreshRecent(), 5000);
     return () => {
       stopped = true;
-      stopDevices();
-      releaseFresh();
+      clearTimeout(typing);
+      clearInterval(listTimer);
       clearInterval(timer);
       setText(counts, '');
     };
