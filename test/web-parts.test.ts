@@ -17,6 +17,10 @@ import { createLogger } from '../src/observability/logger.ts';
 import { defaultDistDir, sessionPlugin, webPlugin } from '../src/web/index.ts';
 import { buildFlowGraph, MIN_FLOW_MW } from '../src/web/app/sankey-model.ts';
 import { EventStreamParser } from '../src/web/app/sse.ts';
+import { collectAlarms } from '../src/web/app/alarms-model.ts';
+import type { Device } from '../src/web/app/types.ts';
+import { DeviceTracker } from '../src/devices/tracker.ts';
+import { queryDevices } from '../src/devices/query.ts';
 import { tempDir } from './helpers/server.ts';
 
 const root = new URL('../', import.meta.url).pathname;
@@ -188,5 +192,50 @@ describe('event-stream parser', () => {
       ['dispatch', '{"a":\n1}'],
       ['message', 'plain'],
     ]);
+  });
+});
+
+describe('alarms from device problems', () => {
+  /** A real tracker's devices, queried as the dashboard does (problems first, cut at `limit`). */
+  function fleet(offline: number, stale: number, rejecting: number, limit: number) {
+    let now = Date.now() - 10 * 60_000;
+    const t = new DeviceTracker(undefined, () => [], () => now);
+    const birth = { type: 'heat_meter' as const, firmware: '1', interval_s: 60, metrics: { heat_power: { unit: 'kW' } } };
+    for (let i = 0; i < 500; i++) {
+      const d = `hm-${String(i).padStart(4, '0')}`;
+      t.connected('demo', d);
+      t.birth('demo', d, birth);
+    }
+    const names = (from: number, n: number) => Array.from({ length: n }, (_, i) => `hm-${String(from + i).padStart(4, '0')}`);
+    for (const d of names(0, offline)) t.disconnected('demo', d, 'connection lost');
+    now += 5 * 60_000; // the first devices fall silent: stale after 3 of their 60 s intervals
+    for (const d of names(offline + stale, 500 - offline - stale)) t.accepted('demo', d, 1);
+    for (const d of names(offline + stale, rejecting)) t.rejected('demo', d, 'malformed JSON');
+    const q = queryDevices(t.list('demo'), { status: 'problems', order: 'severity', limit }, now);
+    return { problems: { list: q.devices as unknown as Device[], total: q.total, counts: q.counts }, now };
+  }
+  const health = { ready: true, checks: {}, influxUp: null, spoolBytes: null, at: 0 };
+  const summary = (alarms: ReturnType<typeof collectAlarms>) => alarms.map((a) => `${a.severity} ${a.title} ${a.params.device ?? a.params.n}`).sort();
+
+  it('one alarm per device while they are few', () => {
+    const { problems, now } = fleet(2, 1, 1, 200);
+    expect(summary(collectAlarms(null, problems, health, now))).toEqual([
+      'critical alarm.deviceOffline hm-0000',
+      'critical alarm.deviceOffline hm-0001',
+      'warning alarm.deviceRejects hm-0003',
+      'warning alarm.deviceStale hm-0002',
+    ]);
+  });
+
+  it('one alarm for many devices with the same problem, with the exact count even when the list is cut', () => {
+    const { problems, now } = fleet(300, 12, 2, 50);
+    expect(problems.list.length).toBe(50);
+    const alarms = collectAlarms(null, problems, health, now);
+    expect(summary(alarms)).toEqual(['critical alarm.devicesOffline 300', 'warning alarm.deviceRejects hm-0312', 'warning alarm.deviceRejects hm-0313', 'warning alarm.devicesStale 12']);
+    const offline = alarms.find((a) => a.key === 'device:offline:*')!;
+    expect(offline).toMatchObject({ href: '#/devices', subject: 'hm-0000, hm-0001, hm-0002, …' });
+    // Cut inside the devices rejecting now (they come first): at least as many as listed.
+    const flood = fleet(0, 0, 40, 20);
+    expect(summary(collectAlarms(null, flood.problems, health, flood.now))).toEqual(['warning alarm.devicesRejecting 20+']);
   });
 });

@@ -2,7 +2,7 @@
  * One list of what needs an operator's attention, from the engine's alarms, device status and
  * the installation's health. Pure: the page and the navigation badge both use it.
  */
-import { REJECT_WINDOW_MS } from '../../devices/query.ts';
+import { REJECT_WINDOW_MS, type DeviceCounts } from '../../devices/query.ts';
 import type { Health } from './live.ts';
 import type { Device, DispatchAlarm, DispatchResult } from './types.ts';
 
@@ -20,7 +20,27 @@ export interface Alarm {
   /** Original server text (English), shown as detail. */
   detail?: string;
   since?: number;
+  /** Where the subject links to, when not to the subject itself (a group of devices: the device list). */
+  href?: string;
 }
+
+/** The problem devices the alarms are made from: possibly cut (problems first), with exact counts. */
+export interface ProblemDevices {
+  list: Device[];
+  /** How many problem devices there are; more than listed when the list was cut. */
+  total: number;
+  /** All of the tenant's devices by status. */
+  counts: DeviceCounts;
+}
+
+/**
+ * More devices than this with the same problem make one alarm that says how many: a district's
+ * network failing takes thousands of gateways offline, and a flood of alarms hides the other
+ * ones (alarm flood, ISA-18.2).
+ */
+export const DEVICE_ALARM_GROUP_AT = 10;
+/** A group alarm names this many of its devices. */
+const NAMED_IN_GROUP = 3;
 
 
 const inputCodes = new Set(['stale', 'expired', 'missing', 'rejected']);
@@ -42,7 +62,38 @@ function engineAlarm(a: DispatchAlarm, ts: number): Alarm {
 /** When this tab first saw each engine alarm: a tick's alarms carry only the tick's time. */
 const firstSeen = new Map<string, number>();
 
-export function collectAlarms(r: DispatchResult | null, devices: Device[] | null, health: Health, now = Date.now()): Alarm[] {
+type DeviceProblem = 'offline' | 'stale' | 'rejects';
+
+function deviceAlarm(kind: DeviceProblem, d: Device): Alarm {
+  const since = kind === 'rejects' ? d.lastReject?.at : d.lastSeen;
+  const base = { key: `device:${kind}:${d.device}`, category: 'device' as const, subject: d.device, ...(since ? { since } : {}) };
+  if (kind === 'offline') return { ...base, severity: 'critical', title: 'alarm.deviceOffline', params: { device: d.device } };
+  if (kind === 'stale') return { ...base, severity: 'warning', title: 'alarm.deviceStale', params: { device: d.device } };
+  return { ...base, severity: 'warning', title: 'alarm.deviceRejects', params: { device: d.device, n: d.rejects }, detail: d.lastReject!.reason };
+}
+
+/** One alarm per device, or one for all of them when they are many (or not all were sent: `atLeast`). */
+function deviceAlarms(kind: DeviceProblem, listed: Device[], count: number, out: Alarm[], atLeast = false): void {
+  if (count === 0) return;
+  if (!atLeast && count <= DEVICE_ALARM_GROUP_AT && listed.length === count) {
+    for (const d of listed) out.push(deviceAlarm(kind, d));
+    return;
+  }
+  const first = listed.slice(0, NAMED_IN_GROUP).map((d) => d.device);
+  const sinces = listed.map((d) => (kind === 'rejects' ? d.lastReject?.at : d.lastSeen)).filter((x): x is number => x !== undefined);
+  out.push({
+    key: `device:${kind}:*`,
+    severity: kind === 'offline' ? 'critical' : 'warning',
+    category: 'device',
+    title: kind === 'offline' ? 'alarm.devicesOffline' : kind === 'stale' ? 'alarm.devicesStale' : 'alarm.devicesRejecting',
+    params: { n: atLeast ? `${count}+` : count },
+    subject: count > first.length ? `${first.join(', ')}, …` : first.join(', '),
+    href: '#/devices',
+    ...(sinces.length ? { since: Math.min(...sinces) } : {}),
+  });
+}
+
+export function collectAlarms(r: DispatchResult | null, devices: ProblemDevices | null, health: Health, now = Date.now()): Alarm[] {
   const out: Alarm[] = [];
   if (r) {
     const keys = new Set<string>();
@@ -55,11 +106,16 @@ export function collectAlarms(r: DispatchResult | null, devices: Device[] | null
     // A cleared alarm starts afresh when it returns.
     for (const k of firstSeen.keys()) if (!keys.has(k)) firstSeen.delete(k);
   }
-  for (const d of devices ?? []) {
-    if (d.status === 'offline') out.push({ key: `device:offline:${d.device}`, severity: 'critical', category: 'device', title: 'alarm.deviceOffline', params: { device: d.device }, subject: d.device, ...(d.lastSeen ? { since: d.lastSeen } : {}) });
-    else if (d.status === 'stale') out.push({ key: `device:stale:${d.device}`, severity: 'warning', category: 'device', title: 'alarm.deviceStale', params: { device: d.device }, subject: d.device, ...(d.lastSeen ? { since: d.lastSeen } : {}) });
-    if (d.lastReject && now - d.lastReject.at < REJECT_WINDOW_MS)
-      out.push({ key: `device:rejects:${d.device}`, severity: 'warning', category: 'device', title: 'alarm.deviceRejects', params: { device: d.device, n: d.rejects }, subject: d.device, detail: d.lastReject.reason, since: d.lastReject.at });
+  if (devices) {
+    const offline = devices.list.filter((d) => d.status === 'offline');
+    const stale = devices.list.filter((d) => d.status === 'stale');
+    const rejecting = devices.list.filter((d) => d.lastReject && now - d.lastReject.at < REJECT_WINDOW_MS);
+    // Problems come first in the list, those rejecting now before all others: a cut list holds
+    // every one of them, unless it holds nothing else.
+    const cutInRejecting = devices.list.length < devices.total && rejecting.length === devices.list.length;
+    deviceAlarms('rejects', rejecting, rejecting.length, out, cutInRejecting);
+    deviceAlarms('offline', offline, devices.counts.offline, out);
+    deviceAlarms('stale', stale, devices.counts.stale, out);
   }
   if (health.ready === false) {
     const failed = Object.entries(health.checks).filter(([, ok]) => !ok).map(([k]) => k);

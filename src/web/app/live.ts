@@ -6,7 +6,8 @@
  */
 import { ApiFailure, getJson } from './api.ts';
 import { openStream } from './sse.ts';
-import type { Device, DispatchResult } from './types.ts';
+import type { ProblemDevices } from './alarms-model.ts';
+import type { DeviceList, DispatchResult } from './types.ts';
 
 type Listener<T> = (value: T) => void;
 
@@ -37,7 +38,9 @@ export interface Health {
 
 export const dispatch = new Topic<DispatchResult | null>(null);
 export const streamState = new Topic<StreamState>('connecting');
-export const devices = new Topic<{ list: Device[] | null; error: ApiFailure | null; at: number }>({ list: null, error: null, at: 0 });
+/** The problem devices behind the alarms (not the whole fleet: the devices page asks for its own rows). */
+export const devices = new Topic<{ problems: ProblemDevices | null; error: ApiFailure | null; at: number }>({ problems: null, error: null, at: 0 });
+const PROBLEMS_LISTED = 200;
 /** Why the live dispatch is unavailable, in the server's words (e.g. no engine for this tenant). */
 export let unavailableReason = '';
 export const health = new Topic<Health>({ ready: null, checks: {}, influxUp: null, spoolBytes: null, at: 0 });
@@ -124,11 +127,12 @@ function pollDevices(): () => void {
     if (timer) clearTimeout(timer);
     timer = undefined;
     try {
-      // Only what the alarms need: on a healthy fleet of thousands, a handful of devices.
-      const r = await getJson<{ devices: Device[] }>('/devices?status=problems');
-      if (!stopped) devices.set({ list: r.devices, error: null, at: Date.now() });
+      // Only what the alarms need, problems first and cut: a handful of devices on a healthy fleet
+      // of thousands, and no more than PROBLEMS_LISTED when a district's network fails.
+      const r = await getJson<DeviceList>(`/devices?status=problems&order=severity&limit=${PROBLEMS_LISTED}`);
+      if (!stopped) devices.set({ problems: { list: r.devices, total: r.total, counts: r.counts }, error: null, at: Date.now() });
     } catch (err) {
-      if (!stopped) devices.set({ list: devices.value.list, error: err as ApiFailure, at: Date.now() });
+      if (!stopped) devices.set({ problems: devices.value.problems, error: err as ApiFailure, at: Date.now() });
     }
     if (!stopped) timer = setTimeout(() => void poll(), fastDeviceUsers > 0 ? DEVICES_FAST_MS : DEVICES_SLOW_MS);
   };

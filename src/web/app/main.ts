@@ -190,7 +190,7 @@ function renderShell(): void {
     live.dispatch.subscribe((r) => setText(tick, r ? t('footer.tick', { tick: r.tick, time: time(r.ts) }) : '')),
   );
   const updateBadge = () => {
-    const alarms = collectAlarms(live.dispatch.value, live.devices.value.list, live.health.value);
+    const alarms = collectAlarms(live.dispatch.value, live.devices.value.problems, live.health.value);
     const critical = alarms.filter((a) => a.severity === 'critical').length;
     for (const n of navLinks) {
       if (!n.badge) continue;

@@ -36,10 +36,11 @@ export const alarmsPage: PageDef = {
       section(t('alarms.system'), 'system-heading', systemBox),
     );
 
-    const subjectCell = (a: Alarm) => (a.category === 'device' ? h('a', { href: `#/devices/${encodeURIComponent(a.subject)}`, 'data-focus': `alarm:${a.key}` }, a.subject) : h('code', {}, a.subject || '–'));
+    const subjectCell = (a: Alarm) =>
+      a.category === 'device' ? h('a', { href: a.href ?? `#/devices/${encodeURIComponent(a.subject)}`, 'data-focus': `alarm:${a.key}` }, a.subject) : h('code', {}, a.subject || '–');
 
     const render = () => {
-      const all = collectAlarms(live.dispatch.value, live.devices.value.list, live.health.value);
+      const all = collectAlarms(live.dispatch.value, live.devices.value.problems, live.health.value);
       const shown = all.filter((a) => (severityFilter.value === 'all' || a.severity === severityFilter.value) && (categoryFilter.value === 'all' || a.category === categoryFilter.value));
       const critical = all.filter((a) => a.severity === 'critical').length;
       fill(
