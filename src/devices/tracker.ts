@@ -228,8 +228,8 @@ export class DeviceTracker implements DeviceDirectory {
         ...(parsedType.success ? { type: parsedType.data } : {}),
       });
     }
-    // Code-unit order: device ids are ASCII, and localeCompare costs ~60 ms on 10,000 devices.
-    return [...out.values()].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+    // Unordered: queryDevices orders what it returns.
+    return [...out.values()];
   }
 
   get(tenant: string, device: string): DeviceStatus | undefined {
