@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DeviceTracker } from '../src/devices/tracker.ts';
+import { tempDir } from './helpers/server.ts';
 
 const T = 'stadt-a';
 const MIN = 60_000;
@@ -88,5 +90,27 @@ describe('device status: connection, announcements and activity', () => {
     expect(status('gw-1/hm-2')).toBe('offline');
     devices.stateReported(T, 'gw-1/hp-1', false);
     expect(status('gw-1/hp-1')).toBe('offline');
+  });
+
+  it('after a server restart, a device with a connection of its own is offline until it reconnects; a sub-device goes by its data', async () => {
+    const dir = await tempDir('qs-devices-');
+    try {
+      const file = join(dir.path, 'devices.json');
+      const before = new DeviceTracker(file);
+      before.connected(T, 'gw-1');
+      before.birth(T, 'gw-1', birth(60));
+      before.birth(T, 'gw-1/hm-2', birth(60));
+      await before.persist();
+
+      const after = new DeviceTracker(file);
+      await after.load();
+      expect(after.get(T, 'gw-1')).toMatchObject({ status: 'offline', connected: false, lastDisconnect: { reason: 'server restart' } });
+      after.accepted(T, 'gw-1/hm-2', 1);
+      expect(after.get(T, 'gw-1/hm-2')!.status).toBe('online');
+      after.connected(T, 'gw-1');
+      expect(after.get(T, 'gw-1')!.status).toBe('online');
+    } finally {
+      await dir.remove();
+    }
   });
 });

@@ -221,7 +221,7 @@ export const deviceSchema = component(
       lastSeen: epochMs('Last accepted or rejected message').optional(),
       connectedAt: epochMs('Start of the current or last connection').optional(),
       lastDisconnect: z
-        .object({ at: epochMs('When'), reason: z.string().meta({ description: '`disconnect` (clean DISCONNECT), `connection lost`, `revoked`, `server shutdown`, or the error that closed it' }) })
+        .object({ at: epochMs('When'), reason: z.string().meta({ description: '`disconnect` (clean DISCONNECT), `connection lost`, `revoked`, `server shutdown`, `server restart`, or the error that closed it' }) })
         .optional()
         .meta({ description: 'How the last connection ended' }),
       messages: z.number().int(),

@@ -16,6 +16,7 @@ const metaSchema = z.record(
     intervalS: z.number().optional(),
     units: z.record(z.string(), z.string()),
     lastSeen: z.number().optional(),
+    connectedAt: z.number().optional(),
   }),
 );
 type PersistedMeta = z.infer<typeof metaSchema>;
@@ -74,6 +75,11 @@ export class DeviceTracker implements DeviceDirectory {
       if (m.firmware) e.firmware = m.firmware;
       if (m.intervalS) e.intervalS = m.intervalS;
       if (m.lastSeen) e.lastSeen = m.lastSeen;
+      // Its connection ended with the last server: offline until it reconnects (a sub-device has none).
+      if (m.connectedAt) {
+        e.connectedAt = m.connectedAt;
+        e.lastDisconnect = { at: this.now(), reason: 'server restart' };
+      }
       e.units = new Map(Object.entries(m.units));
     }
   }
@@ -94,6 +100,7 @@ export class DeviceTracker implements DeviceDirectory {
         ...(e.firmware ? { firmware: e.firmware } : {}),
         ...(e.intervalS ? { intervalS: e.intervalS } : {}),
         ...(e.lastSeen ? { lastSeen: e.lastSeen } : {}),
+        ...(e.connectedAt ? { connectedAt: e.connectedAt } : {}),
         units: Object.fromEntries(e.units),
       };
     }

@@ -23,7 +23,7 @@ export interface DeviceStatus {
   /** Epoch ms of the last accepted or rejected message. */
   lastSeen?: number;
   connectedAt?: number;
-  /** How the last connection ended: `disconnect` (clean DISCONNECT), `connection lost`, `revoked`, `server shutdown`, or the error that closed it. */
+  /** How the last connection ended: `disconnect` (clean DISCONNECT), `connection lost`, `revoked`, `server shutdown`, `server restart`, or the error that closed it. */
   lastDisconnect?: { at: number; reason: string };
   messages: number;
   readings: number;
