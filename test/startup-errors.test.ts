@@ -85,14 +85,22 @@ describe('start-up failures', () => {
     await restarted.close();
   });
 
-  it('takes over a PID file whose number now belongs to another program (a reused PID)', async () => {
+  it('takes over a PID file whose number now belongs to another process (a reused PID)', async () => {
     const dir = await tempDir('qs-lock-');
     cleanups.push(dir.remove);
-    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const pidFile = join(dir.path, 'querstrom.pid');
+    // Another Node.js process with that PID, started at another time than the file says.
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
     cleanups.push(() => void other.kill('SIGKILL'));
-    await writeFile(join(dir.path, 'querstrom.pid'), `${other.pid}\n`);
-    const server = await startTestServer(dir.path);
-    expect((await readFile(join(dir.path, 'querstrom.pid'), 'utf8')).trim()).toBe(String(process.pid));
+    await writeFile(pidFile, `${other.pid} 1\n`);
+    let server = await startTestServer(dir.path);
+    expect((await readFile(pidFile, 'utf8')).split(' ')[0]).toBe(String(process.pid));
+    await server.close();
+    // A file from before start times were recorded: a process that is not Node.js does not hold it.
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    cleanups.push(() => void sleeper.kill('SIGKILL'));
+    await writeFile(pidFile, `${sleeper.pid}\n`);
+    server = await startTestServer(dir.path);
     await server.close();
   });
 });

@@ -1,4 +1,4 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface DataDirLock {
@@ -14,13 +14,23 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
+/** The process's start time in clock ticks since boot (/proc/{pid}/stat, field 22); undefined without /proc. */
+async function startTimeOf(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
 /**
- * Whether the process named in the file still runs a server. PIDs are reused (after a reboot, or
- * in a new container, where the old number may now be the init process): where /proc tells the
- * command line, only a Node.js process counts.
+ * Whether the process named in the file is still the one that wrote it. PIDs are reused (after a
+ * reboot, or in a new container, where the old number may now be the init process), so the file
+ * also records the process's start time, and a process with that PID but another start time does
+ * not hold the lock. Without /proc, any live process with that PID does.
  */
-async function holdsLock(pid: number): Promise<boolean> {
+async function holdsLock(pid: number, startTime: string | undefined): Promise<boolean> {
   if (!isAlive(pid)) return false;
+  const now = await startTimeOf(pid);
+  if (now !== undefined && startTime !== undefined) return now === startTime;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
   return cmdline === undefined || /node|querstrom/.test(cmdline);
 }
@@ -36,9 +46,14 @@ export async function lockDataDir(dir: string): Promise<DataDirLock> {
   const file = join(dir, 'querstrom.pid');
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const handle = await open(file, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
+      // Written aside, then linked into place: a competing start never reads a half-written file.
+      const aside = `${file}.${process.pid}`;
+      await writeFile(aside, `${process.pid} ${(await startTimeOf(process.pid)) ?? ''}`.trim() + '\n');
+      try {
+        await link(aside, file);
+      } finally {
+        await rm(aside, { force: true });
+      }
       return {
         release: async () => {
           const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
@@ -47,8 +62,9 @@ export async function lockDataDir(dir: string): Promise<DataDirLock> {
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && (await holdsLock(holder))) {
+      const [pidText, startTime] = (await readFile(file, 'utf8').catch(() => '')).trim().split(' ');
+      const holder = Number.parseInt(pidText ?? '', 10);
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && (await holdsLock(holder, startTime))) {
         throw new Error(`data directory ${dir} is in use by another querstrom process (PID ${holder}); stop it, or give this one another data directory (dataDir in the config, or serve --data-dir)`);
       }
       await rm(file, { force: true });
