@@ -21,6 +21,12 @@ async function startTimeOf(pid: number): Promise<string | undefined> {
   return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
+/** The PID file's `pid startTime` (startTime absent in files from before it was recorded); pid NaN when unreadable. */
+async function readPidFile(file: string): Promise<{ pid: number; startTime: string | undefined }> {
+  const [pid, startTime] = (await readFile(file, 'utf8').catch(() => '')).trim().split(' ');
+  return { pid: Number.parseInt(pid ?? '', 10), startTime };
+}
+
 /**
  * Whether the process named in the file is still the one that wrote it. PIDs are reused (after a
  * reboot, or in a new container, where the old number may now be the init process), so the file
@@ -56,14 +62,12 @@ export async function lockDataDir(dir: string): Promise<DataDirLock> {
       }
       return {
         release: async () => {
-          const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-          if (holder === process.pid) await rm(file, { force: true });
+          if ((await readPidFile(file)).pid === process.pid) await rm(file, { force: true });
         },
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const [pidText, startTime] = (await readFile(file, 'utf8').catch(() => '')).trim().split(' ');
-      const holder = Number.parseInt(pidText ?? '', 10);
+      const { pid: holder, startTime } = await readPidFile(file);
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && (await holdsLock(holder, startTime))) {
         throw new Error(`data directory ${dir} is in use by another querstrom process (PID ${holder}); stop it, or give this one another data directory (dataDir in the config, or serve --data-dir)`);
       }

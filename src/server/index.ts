@@ -14,6 +14,7 @@ import type { Store } from '../store/index.ts';
 import { scenarioApiPlugin } from '../scenario/index.ts';
 import { sessionPlugin, webPlugin } from '../web/index.ts';
 import { coreApiDeps, listenApi, openIngestCore } from './ingest-core.ts';
+import { OpenedSoFar } from './opened-so-far.ts';
 
 export interface RunningServer {
   config: Config;
@@ -56,13 +57,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     notifyDevice: (topic, payload) => void broker?.publish(topic, payload, { qos: 0 }).catch(() => undefined),
   });
   const { devices, pipeline, store, writer, metrics, instruments } = core;
+  const opened = new OpenedSoFar();
+  opened.add(() => core.close());
   registry.watch();
-  // A start that fails part-way (a port in use, say) closes what it opened, newest first.
-  const opened: Array<() => Promise<unknown>> = [() => core.close(), async () => registry.unwatch()];
-  const undoStart = async (err: unknown): Promise<never> => {
-    for (const close of opened.reverse()) await close().catch(() => undefined);
-    throw err;
-  };
+  opened.add(() => registry.unwatch());
 
   // Subscribed before the broker accepts devices, so no reading of a coupled tenant is missed.
   const dispatch = await startDispatch(couplings, {
@@ -72,8 +70,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     dataDir: config.dataDir,
     metrics,
-  }).catch(undoStart);
-  opened.push(() => dispatch.close());
+  }).catch(opened.undo);
+  opened.add(() => dispatch.close());
 
   broker = await startBroker(
     config.broker,
@@ -98,9 +96,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
     log.child({ component: 'broker' }),
     { dataDir: config.dataDir },
-  ).catch(undoStart);
+  ).catch(opened.undo);
   const runningBroker = broker;
-  opened.push(() => runningBroker.close());
+  opened.add(() => runningBroker.close());
   dispatch.start();
 
   const { api, apiPort } = config.api.enabled
@@ -118,7 +116,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           publicPlugins: [webPlugin()],
           broker: { config, ports: { mqtt: broker.tcpPort, ws: broker.wsPort, mqtts: broker.tlsPort, wss: broker.wssPort } },
         },
-      ).catch(undoStart)
+      ).catch(opened.undo)
     : { api: undefined, apiPort: undefined };
 
   const retentionMs = config.store.retentionDays * 86_400_000;

@@ -14,6 +14,7 @@ import { openDuckDbStore, type Store } from '../store/index.ts';
 import { influxOptionsFromEnv, openInfluxStore } from '../store/influx/index.ts';
 import { listenFailure } from '../common/listen-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { OpenedSoFar } from './opened-so-far.ts';
 import { loadApiTls } from './tls.ts';
 
 /** What every ingesting process has, whether it runs the embedded broker or sits behind an external one. */
@@ -48,26 +49,20 @@ export function openStore(config: Config, log: Logger, metrics: Registry, env: N
 export async function openIngestCore(config: Config, o: IngestCoreOptions): Promise<IngestCore> {
   await mkdir(config.dataDir, { recursive: true });
   const lock = await lockDataDir(config.dataDir);
+  const opened = new OpenedSoFar();
+  opened.add(() => lock.release());
   const metrics = createMetricsRegistry();
   const devices = new DeviceTracker(join(config.dataDir, 'devices.json'), o.registered);
-  let store: Store | undefined;
-  let opened: Awaited<ReturnType<typeof DurableWriter.open>>;
-  try {
-    await devices.load();
-    store = await openStore(config, o.log, metrics, o.env);
-    opened = await DurableWriter.open({
-      dir: join(config.dataDir, 'wal'),
-      store,
-      maxDelayMs: config.ingest.groupCommitMaxDelayMs,
-      log: o.log,
-    });
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    await lock.release();
-    throw err;
-  }
+  await devices.load().catch(opened.undo);
+  const store = await openStore(config, o.log, metrics, o.env).catch(opened.undo);
+  opened.add(() => store.close());
+  const { writer, recoveredSequences } = await DurableWriter.open({
+    dir: join(config.dataDir, 'wal'),
+    store,
+    maxDelayMs: config.ingest.groupCommitMaxDelayMs,
+    log: o.log,
+  }).catch(opened.undo);
   devices.startPersisting();
-  const { writer, recoveredSequences } = opened;
   const instruments = ingestMetrics(metrics);
   const pipeline = new IngestPipeline({ writer, devices, metrics: instruments, config: config.ingest, log: o.log, notifyDevice: o.notifyDevice });
   pipeline.restoreSequences(recoveredSequences);

@@ -20,6 +20,7 @@ import { registerWorkerMetrics, routeBrokerMessage, SharedSubscriber, sharedFilt
 import type { Store } from '../store/index.ts';
 import { identityFile } from './index.ts';
 import { coreApiDeps, listenApi, openIngestCore } from './ingest-core.ts';
+import { OpenedSoFar } from './opened-so-far.ts';
 
 export interface RunningWorker {
   config: Config;
@@ -55,6 +56,8 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
     notifyDevice: (topic, payload) => subscriber?.publish(topic, payload),
   });
   const { devices, pipeline, store, writer, metrics } = core;
+  const opened = new OpenedSoFar();
+  opened.add(() => core.close());
 
   const maxTopicDepth = config.broker.limits.maxTopicDepth;
   const maxPacketBytes = config.broker.limits.maxPacketBytes;
@@ -69,44 +72,36 @@ export async function startWorker(config: Config, worker: WorkerOptions, opts: S
     return pipeline.handle({ identity: route.identity, topic, parsed: route.parsed, payload, receivedAt });
   };
 
-  try {
-    subscriber = await SharedSubscriber.start(
-      {
-        url: worker.brokerUrl,
-        clientId: worker.clientId,
-        username: worker.username,
-        password: worker.password,
-        protocolVersion: worker.protocolVersion,
-        filters: sharedFilters(worker.shareGroup),
-        inflight: worker.inflight,
-        sessionExpirySeconds: worker.sessionExpirySeconds,
-        reconnectPeriodMs: worker.reconnectPeriodMs,
-        log: log.child({ component: 'subscriber' }),
-      },
-      handle,
-    );
-  } catch (err) {
-    await core.close();
-    throw err;
-  }
+  subscriber = await SharedSubscriber.start(
+    {
+      url: worker.brokerUrl,
+      clientId: worker.clientId,
+      username: worker.username,
+      password: worker.password,
+      protocolVersion: worker.protocolVersion,
+      filters: sharedFilters(worker.shareGroup),
+      inflight: worker.inflight,
+      sessionExpirySeconds: worker.sessionExpirySeconds,
+      reconnectPeriodMs: worker.reconnectPeriodMs,
+      log: log.child({ component: 'subscriber' }),
+    },
+    handle,
+  ).catch(opened.undo);
   const sub = subscriber;
+  opened.add(() => sub.close());
   registerWorkerMetrics(metrics, worker.workerId, () => sub.stats());
 
   // API tokens only; device credentials live in the external broker.
-  const registry = config.api.enabled ? await IdentityRegistry.open(identityFile(config.dataDir)) : undefined;
+  const registry = config.api.enabled ? await IdentityRegistry.open(identityFile(config.dataDir)).catch(opened.undo) : undefined;
   registry?.watch();
+  opened.add(() => registry?.unwatch());
   const { api, apiPort } = registry
     ? await listenApi(
         config,
         coreApiDeps(core, registry, log, () => sub.connected),
         // No listener of its own: the served AsyncAPI document lists no servers and says so.
         { ...(opts.apiPlugins ? { plugins: opts.apiPlugins } : {}), broker: { config, ports: { mqtt: undefined, ws: undefined, mqtts: undefined, wss: undefined } } },
-      ).catch(async (err: unknown) => {
-        registry.unwatch();
-        await sub.close();
-        await core.close();
-        throw err;
-      })
+      ).catch(opened.undo)
     : { api: undefined, apiPort: undefined };
 
   log.info({ broker: worker.brokerUrl, clientId: worker.clientId, group: worker.shareGroup, api: apiPort, dataDir: config.dataDir }, 'querstrom ingest worker running');
