@@ -118,6 +118,8 @@ describe('bounded dual simplex', () => {
           expect(x[j]!).toBeLessThanOrEqual(lp.colUpper[j]! + 1e-7);
         }
         expectDualCertificate(s, lp, `seed ${seed} rep ${rep}`);
+        // The inverse updated in place (rows and columns) still inverts the basis.
+        expect(s.inverseError(), `seed ${seed} rep ${rep}`).toBeLessThanOrEqual(1e-9);
       }
     }
     // Warm starts pay off: far fewer pivots than starting from the slack basis.

@@ -7,9 +7,10 @@
  * variable boxed, any basis can be made dual feasible by putting each nonbasic variable at the
  * bound its reduced cost prefers, so the dual simplex restarts from the previous basis with no
  * phase 1, whatever changed. The basis is small (one row per bus and technical limit), so its
- * inverse is kept explicitly, as packed sparse rows (it is ~7 % dense on dispatch bases, so a pass
- * over it reads a few kilobytes in order), and updated per pivot (product form applied in place), which makes
- * exact dual steepest-edge pricing cheap; the ratio test flips bounds (long-step) to take many
+ * inverse is kept explicitly, as packed sparse rows and the same entries as packed columns (it is
+ * 4-13 % dense on dispatch bases), and updated per pivot (product form applied in place, entries
+ * that cancel dropped at once), which makes exact dual steepest-edge pricing cheap and B^-1 a_j a
+ * pass over a few short columns; the ratio test flips bounds (long-step) to take many
  * breakpoints per iteration. The pivot row is formed from the rows of A that the sparse row of
  * the inverse touches, so an iteration costs in proportion to what it changes, not to n.
  *
@@ -82,17 +83,31 @@ export class BoundedDualSimplex {
   private readonly binvSlot: Uint16Array;
   private readonly rowCnt: Int32Array;
   /**
-   * The same inverse, dense by columns (column k at binvByCol[k*m .. k*m + m), zeros where the
-   * rows have no entry): B^-1 a_j is then a few contiguous passes, one per nonzero of a_j.
+   * The same inverse by packed columns, with the same nonzero pattern: column k's entries are
+   * colVal[k*m + t] in row colRow[k*m + t] for t < colCnt[k]; colSlot[k*m + i] is t + 1 for row i,
+   * or 0. B^-1 a_j then reads only the nonzeros of the columns a_j selects (a few per pivot).
    */
-  private readonly binvByCol: Float64Array;
-  /** A by rows (CSR): columns and positions into lp.values, so coefficient updates show through. */
+  private readonly colVal: Float64Array;
+  private readonly colRow: Int32Array;
+  private readonly colSlot: Uint16Array;
+  private readonly colCnt: Int32Array;
+  /** A by rows (CSR) for the pivot row: columns, and values copied from lp.values (rowVal). */
   private readonly rowStart: Int32Array;
   private readonly rowCol: Int32Array;
-  private readonly rowPos: Int32Array;
+  /** A's values in the same row order, refreshed for the changed columns each solve. */
+  private readonly rowVal: Float64Array;
+  /** Where each nonzero of lp.values (column order) sits in the row order. */
+  private readonly rowAt: Int32Array;
+  /** Bounds of the basic variable at each basis position, widened by the primal tolerance. */
+  private readonly basicLo: Float64Array; // m
+  private readonly basicHi: Float64Array; // m
   private readonly work: Float64Array; // m
   private readonly work2: Float64Array; // m
+  /** B^-1 a_q of the last ftran, zero outside its nonzero rows colqRows[0 .. colqCount). */
   private readonly colq: Float64Array; // m
+  private readonly colqRows: Int32Array; // m
+  private readonly inColq: Uint8Array; // m
+  private colqCount = 0;
   /** Pivot row entries; valid where stamp === epoch, listed in touchedVars[0 .. touchedCount). */
   private readonly alpha: Float64Array; // n + m
   private readonly touchedVars: Int32Array;
@@ -145,11 +160,15 @@ export class BoundedDualSimplex {
     this.binvCol = new Int32Array(m * m);
     this.binvSlot = new Uint16Array(m * m);
     this.rowCnt = new Int32Array(m);
-    this.binvByCol = new Float64Array(m * m);
+    this.colVal = new Float64Array(m * m);
+    this.colRow = new Int32Array(m * m);
+    this.colSlot = new Uint16Array(m * m);
+    this.colCnt = new Int32Array(m);
     const nz = lp.colStart[n]!;
     this.rowStart = new Int32Array(m + 1);
     this.rowCol = new Int32Array(nz);
-    this.rowPos = new Int32Array(nz);
+    this.rowVal = new Float64Array(nz);
+    this.rowAt = new Int32Array(nz);
     for (let k = 0; k < nz; k++) this.rowStart[lp.rowIndex[k]! + 1]!++;
     for (let i = 0; i < m; i++) this.rowStart[i + 1]! += this.rowStart[i]!;
     const next = this.rowStart.slice(0, m);
@@ -157,12 +176,16 @@ export class BoundedDualSimplex {
       for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) {
         const at = next[lp.rowIndex[k]!]!++;
         this.rowCol[at] = j;
-        this.rowPos[at] = k;
+        this.rowAt[k] = at;
       }
     }
+    this.basicLo = new Float64Array(m);
+    this.basicHi = new Float64Array(m);
     this.work = new Float64Array(m);
     this.work2 = new Float64Array(m);
     this.colq = new Float64Array(m);
+    this.colqRows = new Int32Array(m);
+    this.inColq = new Uint8Array(m);
     this.alpha = new Float64Array(N);
     this.touchedVars = new Int32Array(N);
     this.stamp = new Int32Array(N);
@@ -229,6 +252,41 @@ export class BoundedDualSimplex {
     return { colStatus, rowStatus };
   }
 
+  /**
+   * How far the maintained inverse is from the basis: max |(B^-1 B - I)_ik| from the packed rows,
+   * or Infinity when the packed columns do not hold the same entries as the rows. For tests.
+   */
+  inverseError(): number {
+    const { n, m, head, binvVal, binvCol, rowCnt, colVal, colRow, colSlot, colCnt } = this;
+    const { colStart, rowIndex, values } = this.lp;
+    let entries = 0;
+    for (let i = 0; i < m; i++) {
+      entries += rowCnt[i]!;
+      for (let t = i * m; t < i * m + rowCnt[i]!; t++) {
+        const k = binvCol[t]!;
+        const at = colSlot[k * m + i]!;
+        if (at === 0 || colRow[k * m + at - 1] !== i || colVal[k * m + at - 1] !== binvVal[t]) return Infinity;
+      }
+    }
+    let colEntries = 0;
+    for (let k = 0; k < m; k++) colEntries += colCnt[k]!;
+    if (colEntries !== entries) return Infinity;
+    const row = new Float64Array(m);
+    let worst = 0;
+    for (let i = 0; i < m; i++) {
+      row.fill(0);
+      for (let t = i * m; t < i * m + rowCnt[i]!; t++) row[binvCol[t]!] = binvVal[t]!;
+      for (let r = 0; r < m; r++) {
+        const j = head[r]!;
+        let v = 0;
+        if (j >= n) v = -row[j - n]!;
+        else for (let k = colStart[j]!; k < colStart[j + 1]!; k++) v += row[rowIndex[k]!]! * values[k]!;
+        worst = Math.max(worst, Math.abs(v - (r === i ? 1 : 0)));
+      }
+    }
+    return worst;
+  }
+
   isBasic(j: number): boolean {
     return this.posOf[j]! >= 0;
   }
@@ -253,7 +311,10 @@ export class BoundedDualSimplex {
     this.syncProblem();
     this.touched = false;
     if (!this.hasBasis) this.slackBasis();
-    else if (changedCount > 0 && !this.replaceChangedColumns(changed!, changedCount)) this.refactorOrReset();
+    else if (changedCount > 0) {
+      this.refreshRowValues(changed!, changedCount);
+      if (!this.replaceChangedColumns(changed!, changedCount)) this.refactorOrReset();
+    }
     if (this.updates >= this.refactorEvery) this.refactorOrReset();
     if (!this.recompute(this.tolD)) return 'unbounded_box';
 
@@ -318,14 +379,14 @@ export class BoundedDualSimplex {
     if (q < 0) return 'infeasible';
     const aq = -s * this.alpha[q]!;
     const t = Math.max(0, this.d[q]! / aq);
-    const col = this.colq;
-    this.ftran(q, col);
-    const pivot = col[r]!;
+    this.ftran(q);
+    const pivot = this.colq[r]!;
     if (Math.abs(pivot - this.alpha[q]!) > 1e-7 * (1 + Math.abs(pivot)) || Math.abs(pivot) < this.tolPiv) return 'drift';
-    this.primalStep(p, q, target, pivot, col);
+    this.primalStep(p, q, target, pivot);
     this.dualStep(s * t, q, p);
-    this.pivotInverse(r, col);
+    this.pivotInverse(r);
     this.head[r] = q;
+    this.setBasicBounds(r);
     this.posOf[q] = r;
     this.posOf[p] = -1;
     this.atUpper[p] = s < 0 ? 1 : 0;
@@ -350,17 +411,74 @@ export class BoundedDualSimplex {
    * when a bound is infinite.
    */
   private recompute(dualTol: number): boolean {
-    const { n, m, posOf, atUpper } = this;
+    const { n, m, x, d, y, lo, hi, cost, posOf, atUpper, skip } = this;
+    const { colStart, rowIndex, values } = this.lp;
+    // Every change of bounds or basis outside a pivot is followed by this recompute.
+    for (let r = 0; r < m; r++) this.setBasicBounds(r);
     this.dualsFromScratch();
     this.clearMovedRows();
     const q = this.work;
     q.fill(0);
-    for (let j = 0; j < n + m; j++) {
-      const found = this.priceVariable(j, dualTol);
-      // An infinite bound (dispatch LPs have none): moveToPreferredBounds decides.
-      if (found >= 2) return this.recomputeInTwoPasses(dualTol);
-      if (found === 1) atUpper[j] = atUpper[j] === 1 ? 0 : 1;
-      if (posOf[j]! < 0) this.placeNonbasic(j, q);
+    // priceVariable and placeNonbasic fused by hand: this runs every tick over every variable.
+    for (let j = 0; j < n; j++) {
+      if (posOf[j]! >= 0) {
+        d[j] = 0;
+        skip[j] = 1;
+        continue;
+      }
+      const l = lo[j]!;
+      const h = hi[j]!;
+      const s = colStart[j]!;
+      const e = colStart[j + 1]!;
+      let v: number;
+      if (l === h) {
+        skip[j] = 1;
+        atUpper[j] = 0;
+        v = l;
+      } else {
+        // An infinite bound (dispatch LPs have none): moveToPreferredBounds decides.
+        if (!(h - l < Infinity)) return this.recomputeInTwoPasses(dualTol);
+        skip[j] = 0;
+        let dj = cost[j]!;
+        for (let k = s; k < e; k++) dj -= values[k]! * y[rowIndex[k]!]!;
+        d[j] = dj;
+        let up = atUpper[j]!;
+        if (dj < -dualTol) up = 1;
+        else if (dj > dualTol) up = 0;
+        atUpper[j] = up;
+        v = up === 1 ? h : l;
+      }
+      x[j] = v;
+      if (v !== 0) for (let k = s; k < e; k++) q[rowIndex[k]!]! += values[k]! * v;
+    }
+    for (let i = 0; i < m; i++) {
+      const j = n + i;
+      if (posOf[j]! >= 0) {
+        d[j] = 0;
+        skip[j] = 1;
+        continue;
+      }
+      const l = lo[j]!;
+      const h = hi[j]!;
+      let v: number;
+      if (l === h) {
+        skip[j] = 1;
+        atUpper[j] = 0;
+        v = l;
+      } else {
+        if (!(h - l < Infinity)) return this.recomputeInTwoPasses(dualTol);
+        skip[j] = 0;
+        // A row's logical: its reduced cost is the row dual.
+        const dj = y[i]!;
+        d[j] = dj;
+        let up = atUpper[j]!;
+        if (dj < -dualTol) up = 1;
+        else if (dj > dualTol) up = 0;
+        atUpper[j] = up;
+        v = up === 1 ? h : l;
+      }
+      x[j] = v;
+      q[i]! -= v;
     }
     this.basicFromRhs(q);
     return true;
@@ -372,6 +490,15 @@ export class BoundedDualSimplex {
     return true;
   }
 
+  /** basicLo and basicHi for basis position r (after the bounds or the basis changed). */
+  private setBasicBounds(r: number): void {
+    const j = this.head[r]!;
+    const l = this.lo[j]!;
+    const h = this.hi[j]!;
+    this.basicLo[r] = l - this.tolP * (1 + Math.abs(l));
+    this.basicHi[r] = h + this.tolP * (1 + Math.abs(h));
+  }
+
   private refactorOrReset(): void {
     if (!this.refactor()) this.slackBasis();
   }
@@ -380,6 +507,23 @@ export class BoundedDualSimplex {
    * Replaces basic columns whose coefficients changed by their new values (one product-form
    * update each). False when one became (nearly) dependent: the caller refactorises.
    */
+  private refreshRowValues(changed: Int32Array, count: number): void {
+    const { rowVal, rowAt } = this;
+    const { colStart, values } = this.lp;
+    for (let c = 0; c < count; c++) {
+      const j = changed[c]!;
+      const e = colStart[j + 1]!;
+      for (let k = colStart[j]!; k < e; k++) rowVal[rowAt[k]!] = values[k]!;
+    }
+  }
+
+  /** All of rowVal from lp.values: on a new basis, and when recovering from drift (a missed change heals). */
+  private refreshAllRowValues(): void {
+    const { rowVal, rowAt } = this;
+    const values = this.lp.values;
+    for (let k = 0; k < values.length; k++) rowVal[rowAt[k]!] = values[k]!;
+  }
+
   private replaceChangedColumns(changed: Int32Array, count: number): boolean {
     const posOf = this.posOf;
     const colq = this.colq;
@@ -387,34 +531,39 @@ export class BoundedDualSimplex {
       const j = changed[k]!;
       const r = posOf[j]!;
       if (r < 0) continue;
-      this.ftran(j, colq);
+      this.ftran(j);
       if (Math.abs(colq[r]!) < 1e-7) return false;
-      this.pivotInverse(r, colq);
+      this.pivotInverse(r);
     }
     return true;
   }
 
   private slackBasis(): void {
-    const { n, m, binvVal, binvCol, binvSlot, rowCnt, binvByCol } = this;
+    const { n, m, binvVal, binvCol, binvSlot, rowCnt, colVal, colRow, colSlot, colCnt } = this;
+    this.refreshAllRowValues();
     this.posOf.fill(-1);
     binvSlot.fill(0);
-    binvByCol.fill(0);
+    colSlot.fill(0);
     for (let r = 0; r < m; r++) {
       this.head[r] = n + r;
       this.posOf[n + r] = r;
       binvVal[r * m] = -1;
-      binvByCol[r * m + r] = -1;
       binvCol[r * m] = r;
       binvSlot[r * m + r] = 1;
       rowCnt[r] = 1;
+      colVal[r * m] = -1;
+      colRow[r * m] = r;
+      colSlot[r * m + r] = 1;
+      colCnt[r] = 1;
     }
     this.updates = 0;
     this.hasBasis = true;
   }
 
-  /** Packs a dense inverse (row-major m*m) into the sparse rows, dropping round-off residue. */
+  /** Packs a dense inverse (row-major m*m) into the sparse rows and columns, dropping round-off residue. */
   private packInverse(dense: Float64Array): void {
-    const { m, binvVal, binvCol, binvSlot, rowCnt, binvByCol } = this;
+    const { m, binvVal, binvCol, binvSlot, rowCnt, colVal, colRow, colSlot, colCnt } = this;
+    colCnt.fill(0);
     for (let i = 0; i < m; i++) {
       const row = i * m;
       let c = 0;
@@ -424,37 +573,62 @@ export class BoundedDualSimplex {
           binvVal[row + c] = v;
           binvCol[row + c] = k;
           binvSlot[row + k] = ++c;
-          binvByCol[k * m + i] = v;
+          const at = k * m + colCnt[k]!;
+          colVal[at] = v;
+          colRow[at] = i;
+          colSlot[k * m + i] = ++colCnt[k]!;
         } else {
           binvSlot[row + k] = 0;
-          binvByCol[k * m + i] = 0;
+          colSlot[k * m + i] = 0;
         }
       }
       rowCnt[i] = c;
     }
   }
 
-  /** B^-1 a_j into out. */
-  private ftran(j: number, out: Float64Array): void {
-    const { n, m, binvByCol } = this;
+  /** B^-1 a_j into colq, listing its nonzero rows. */
+  private ftran(j: number): void {
+    const { n, m, colVal, colRow, colCnt, colq, colqRows, inColq } = this;
+    for (let t = 0; t < this.colqCount; t++) {
+      const i = colqRows[t]!;
+      colq[i] = 0;
+      inColq[i] = 0;
+    }
+    let count = 0;
     if (j >= n) {
       const base = (j - n) * m;
-      for (let r = 0; r < m; r++) out[r] = -binvByCol[base + r]!;
-      return;
+      const end = base + colCnt[j - n]!;
+      for (let t = base; t < end; t++) {
+        const i = colRow[t]!;
+        colq[i] = -colVal[t]!;
+        inColq[i] = 1;
+        colqRows[count++] = i;
+      }
+    } else {
+      const { colStart, rowIndex, values } = this.lp;
+      const e = colStart[j + 1]!;
+      for (let k = colStart[j]!; k < e; k++) {
+        const c = rowIndex[k]!;
+        const a = values[k]!;
+        const base = c * m;
+        const end = base + colCnt[c]!;
+        for (let t = base; t < end; t++) {
+          const i = colRow[t]!;
+          colq[i]! += colVal[t]! * a;
+          if (inColq[i] === 0) {
+            inColq[i] = 1;
+            colqRows[count++] = i;
+          }
+        }
+      }
     }
-    const { colStart, rowIndex, values } = this.lp;
-    const e = colStart[j + 1]!;
-    out.fill(0);
-    for (let k = colStart[j]!; k < e; k++) {
-      const base = rowIndex[k]! * m;
-      const a = values[k]!;
-      for (let r = 0; r < m; r++) out[r]! += binvByCol[base + r]! * a;
-    }
+    this.colqCount = count;
   }
 
-  /** Replaces basis position r by the column whose B^-1 a is w (product-form update in place). */
-  private pivotInverse(r: number, w: Float64Array): void {
-    const { m, binvVal, binvCol, binvSlot, rowCnt, binvByCol } = this;
+  /** Replaces basis position r by the column whose B^-1 a is colq (product-form update in place). */
+  private pivotInverse(r: number): void {
+    const { m, binvVal, binvCol, binvSlot, rowCnt, colVal, colRow, colSlot, colCnt, colqRows } = this;
+    const w = this.colq;
     const piv = w[r]!;
     const rowR = r * m;
     const cntR = rowCnt[r]!;
@@ -462,64 +636,71 @@ export class BoundedDualSimplex {
     for (let t = 0; t < cntR; t++) {
       const v = binvVal[rowR + t]! * inv;
       binvVal[rowR + t] = v;
-      binvByCol[binvCol[rowR + t]! * m + r] = v;
+      const k = binvCol[rowR + t]!;
+      colVal[k * m + colSlot[k * m + r]! - 1] = v;
     }
-    for (let i = 0; i < m; i++) {
+    const nw = this.colqCount;
+    for (let s = 0; s < nw; s++) {
+      const i = colqRows[s]!;
       if (i === r) continue;
       const f = w[i]!;
       if (f === 0) continue;
       const rowI = i * m;
       let cnt = rowCnt[i]!;
-      let cancelled = false;
       for (let t = 0; t < cntR; t++) {
         const k = binvCol[rowR + t]!;
         const d = f * binvVal[rowR + t]!;
         const at = binvSlot[rowI + k]!;
+        const colK = k * m;
         if (at === 0) {
+          // A new entry, unless it is round-off.
+          if (!(d > DROP || d < -DROP)) continue;
           binvVal[rowI + cnt] = -d;
           binvCol[rowI + cnt] = k;
           binvSlot[rowI + k] = ++cnt;
-          binvByCol[k * m + i] = -d;
-          if (!(d > DROP || d < -DROP)) cancelled = true;
-        } else {
-          const v = binvVal[rowI + at - 1]! - d;
-          binvVal[rowI + at - 1] = v;
-          binvByCol[k * m + i] = v;
-          if (!(v > DROP || v < -DROP)) cancelled = true;
+          const c = colCnt[k]!;
+          colVal[colK + c] = -d;
+          colRow[colK + c] = i;
+          colSlot[colK + i] = c + 1;
+          colCnt[k] = c + 1;
+          continue;
         }
+        const v = binvVal[rowI + at - 1]! - d;
+        if (v > DROP || v < -DROP) {
+          binvVal[rowI + at - 1] = v;
+          colVal[colK + colSlot[colK + i]! - 1] = v;
+          continue;
+        }
+        // Cancelled (what is left is round-off): out of row i and column k, each's last entry
+        // taking the freed place, so the inverse stays sparse.
+        const last = --cnt;
+        if (at - 1 !== last) {
+          const movedCol = binvCol[rowI + last]!;
+          binvVal[rowI + at - 1] = binvVal[rowI + last]!;
+          binvCol[rowI + at - 1] = movedCol;
+          binvSlot[rowI + movedCol] = at;
+        }
+        binvSlot[rowI + k] = 0;
+        const cAt = colSlot[colK + i]! - 1;
+        const cLast = --colCnt[k]!;
+        if (cAt !== cLast) {
+          const movedRow = colRow[colK + cLast]!;
+          colVal[colK + cAt] = colVal[colK + cLast]!;
+          colRow[colK + cAt] = movedRow;
+          colSlot[colK + movedRow] = cAt + 1;
+        }
+        colSlot[colK + i] = 0;
       }
       rowCnt[i] = cnt;
-      if (cancelled) this.dropResidue(rowI, cnt, i);
     }
     this.updates++;
     this.touched = true;
   }
 
-  /** Entries that cancelled leave round-off residue: drop it so the row stays sparse. */
-  private dropResidue(rowI: number, cnt: number, i: number): void {
-    const { m, binvVal, binvCol, binvSlot, binvByCol } = this;
-    let keep = 0;
-    for (let t = 0; t < cnt; t++) {
-      const v = binvVal[rowI + t]!;
-      const k = binvCol[rowI + t]!;
-      if (v > DROP || v < -DROP) {
-        if (keep !== t) {
-          binvVal[rowI + keep] = v;
-          binvCol[rowI + keep] = k;
-          binvSlot[rowI + k] = keep + 1;
-        }
-        keep++;
-      } else {
-        binvSlot[rowI + k] = 0;
-        binvByCol[k * m + i] = 0;
-      }
-    }
-    this.rowCnt[i] = keep;
-  }
-
   /** Gauss-Jordan inverse of the basis with partial pivoting. False when singular. */
   private refactor(): boolean {
     const { n, m, lp, head } = this;
+    this.refreshAllRowValues();
     const { colStart, rowIndex, values } = lp;
     const W = this.facW;
     const binv = this.facInv;
@@ -737,18 +918,15 @@ export class BoundedDualSimplex {
 
   /** Leaving row by dual steepest edge (exact weights from the explicit inverse), or -1. */
   private leavingRow(): number {
-    const { m, x, lo, hi, head, binvVal, rowCnt } = this;
-    const tolP = this.tolP;
+    const { m, x, lo, hi, head, basicLo, basicHi, binvVal, rowCnt } = this;
     let r = -1;
     let bestScore = 0;
     for (let i = 0; i < m; i++) {
       const j = head[i]!;
       const xj = x[j]!;
-      const l = lo[j]!;
-      const h = hi[j]!;
       let infeas: number;
-      if (xj < l - tolP * (1 + Math.abs(l))) infeas = l - xj;
-      else if (xj > h + tolP * (1 + Math.abs(h))) infeas = xj - h;
+      if (xj < basicLo[i]!) infeas = lo[j]! - xj;
+      else if (xj > basicHi[i]!) infeas = xj - hi[j]!;
       else continue;
       let w = 0;
       const row = i * m;
@@ -766,10 +944,10 @@ export class BoundedDualSimplex {
     return r;
   }
 
+
   /** alpha_j = (e_r' B^-1) a_j for nonbasic, non-fixed j, by rows of A over the nonzeros of row r of the inverse. */
   private pivotRow(r: number): void {
-    const { n, m, binvVal, binvCol, alpha, touchedVars, stamp, rowStart, rowCol, rowPos, skip, rowMoved, movedRows } = this;
-    const values = this.lp.values;
+    const { n, m, binvVal, binvCol, alpha, touchedVars, stamp, rowStart, rowCol, rowVal, skip, rowMoved, movedRows } = this;
     const epoch = ++this.epoch;
     const rowOff = r * m;
     const end = rowOff + this.rowCnt[r]!;
@@ -794,7 +972,7 @@ export class BoundedDualSimplex {
       for (let k = rowStart[i]!; k < e; k++) {
         const j = rowCol[k]!;
         if (skip[j] === 1) continue;
-        const v = b * values[rowPos[k]!]!;
+        const v = b * rowVal[k]!;
         if (stamp[j] !== epoch) {
           stamp[j] = epoch;
           touchedVars[nt++] = j;
@@ -865,7 +1043,7 @@ export class BoundedDualSimplex {
 
   /** Moves the passed breakpoints to their other bound and the basic variables with them. */
   private applyFlips(nf: number): void {
-    const { n, m, x, lo, hi, atUpper, flips, binvVal, binvCol, head, rowCnt } = this;
+    const { n, m, x, lo, hi, atUpper, flips, colVal, colRow, colCnt, head } = this;
     const { colStart, rowIndex, values } = this.lp;
     const qv = this.work;
     qv.fill(0);
@@ -877,22 +1055,23 @@ export class BoundedDualSimplex {
       if (j < n) for (let k = colStart[j]!; k < colStart[j + 1]!; k++) qv[rowIndex[k]!]! += values[k]! * dx;
       else qv[j - n]! -= dx;
     }
-    for (let i = 0; i < m; i++) {
-      const row = i * m;
-      const end = row + rowCnt[i]!;
-      let dx = 0;
-      for (let t = row; t < end; t++) dx += binvVal[t]! * qv[binvCol[t]!]!;
-      if (dx !== 0) x[head[i]!]! -= dx;
+    // x_B -= B^-1 qv, by the columns of the inverse that qv selects (a flip touches a few rows).
+    for (let c = 0; c < m; c++) {
+      const v = qv[c]!;
+      if (v === 0) continue;
+      const end = c * m + colCnt[c]!;
+      for (let t = c * m; t < end; t++) x[head[colRow[t]!]!]! -= colVal[t]! * v;
     }
   }
 
   /** Entering q moves by theta; the basic variables with it; the leaving p lands on its bound. */
-  private primalStep(p: number, q: number, target: number, pivot: number, col: Float64Array): void {
-    const { m, x, head } = this;
+  private primalStep(p: number, q: number, target: number, pivot: number): void {
+    const { x, head, colq, colqRows } = this;
     const theta = (x[p]! - target) / pivot;
-    for (let i = 0; i < m; i++) {
-      const c = col[i]!;
-      if (c !== 0) x[head[i]!]! -= theta * c;
+    const nw = this.colqCount;
+    for (let s = 0; s < nw; s++) {
+      const i = colqRows[s]!;
+      x[head[i]!]! -= theta * colq[i]!;
     }
     x[q]! += theta;
     x[p] = target;
