@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DispatchEngine } from '../src/coupling/engine.ts';
+import { ColKind, type CompiledModel } from '../src/coupling/lp/compile.ts';
 import { loadHighs, solveFromScratch } from '../src/coupling/lp/highs.ts';
 import type { BoundedDualSimplex } from '../src/coupling/lp/simplex.ts';
 import { loadCity, parseCity } from '../src/coupling/model/load.ts';
@@ -102,6 +103,34 @@ function glpsol(file: string, format: 'lp' | 'mps'): number {
 
 const relGap = (a: number, b: number) => Math.abs(a - b) / Math.max(1, Math.abs(b));
 
+/**
+ * Each bus's unmet and dump bounds are what the other columns' boxes cannot balance, recomputed
+ * here from the LP's current coefficients (the fill keeps its own row-ordered copy of them).
+ */
+function expectNaturalSlackBounds(model: CompiledModel): void {
+  const lp = model.lp;
+  for (const bus of model.buses) {
+    for (let t = 0; t < model.periods; t++) {
+      const row = bus.row[t]!;
+      let lmin = 0;
+      let lmax = 0;
+      for (let j = 0; j < lp.numCols; j++) {
+        if (model.colKind[j] === ColKind.Slack) continue;
+        for (let k = lp.colStart[j]!; k < lp.colStart[j + 1]!; k++) {
+          if (lp.rowIndex[k] !== row) continue;
+          const a = lp.values[k]!;
+          lmin += Math.min(a * lp.colLower[j]!, a * lp.colUpper[j]!);
+          lmax += Math.max(a * lp.colLower[j]!, a * lp.colUpper[j]!);
+        }
+      }
+      const rhs = lp.rowLower[row]!;
+      const tol = 1e-9 * (1 + Math.abs(rhs) + Math.abs(lmin) + Math.abs(lmax));
+      expect(Math.abs(lp.colUpper[bus.unmet[t]!]! - Math.max(0, rhs - lmin)), `${bus.id} unmet`).toBeLessThanOrEqual(tol);
+      expect(Math.abs(lp.colUpper[bus.dump[t]!]! - Math.max(0, lmax - rhs)), `${bus.id} dump`).toBeLessThanOrEqual(tol);
+    }
+  }
+}
+
 describe('randomised cities', () => {
   it('24 seeded cities × 3 ticks: balances close, glpsol and HiGHS re-solve the exported LP to the same objective', async () => {
     const highs = await loadHighs();
@@ -178,6 +207,7 @@ describe('demo and reference cities', () => {
       expect(r.status).toBe('optimal');
       expect(r.solver).toBe('simplex');
       expectBalanced(city, r);
+      expectNaturalSlackBounds(e.model);
       const h = solveFromScratch(highs, e.lastLp());
       expect(relGap(r.objective!, h.objective)).toBeLessThanOrEqual(1e-9);
       if (k === 39) {

@@ -195,6 +195,9 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   let colLower: Float64Array;
   let colUpper: Float64Array;
   let coefficients: Float64Array;
+  // Bus-row coefficients in row order for naturalSlackBounds, and where each position's copy is.
+  let slackEntryVal: Float64Array;
+  let slackEntryAt: Int32Array;
   let co2: Float64Array;
   const setCost = (j: number, c: number) => {
     colCost[j] = c;
@@ -209,6 +212,8 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     const p = built.position[handle]!;
     if (coefficients[p] !== value) {
       coefficients[p] = value;
+      const e = slackEntryAt[p]!;
+      if (e >= 0) slackEntryVal[e] = value;
       markChanged(col);
     }
   };
@@ -662,32 +667,52 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   const slackRows = Int32Array.from(slackRowOf);
   const slackStart = Int32Array.from(entryStart);
   const slackEntryCol = Int32Array.from(entryCol);
-  const slackEntryPos = Int32Array.from(entryPos);
+  // A copy of the coefficients in row order, kept by setDyn (the only writer of bus-row
+  // coefficients after compilation): the slack bounds then read one array in order, not values
+  // scattered over the matrix, which costs cache misses on a cold tick.
+  slackEntryVal = Float64Array.from(entryPos, (p) => L.values[p]!);
+  slackEntryAt = new Int32Array(L.values.length).fill(-1);
+  entryPos.forEach((p, e) => (slackEntryAt[p] = e));
   const unmetCols = Int32Array.from(slackUnmet);
   const dumpCols = Int32Array.from(slackDump);
   /** Slack bounds: whatever the box of the other columns cannot balance. */
   const naturalSlackBounds = () => {
-    const { values, rowLower } = L;
+    // Everything in locals: the scope's late-bound arrays (let) would be reloaded per access.
+    const rowLower = L.rowLower;
+    const values = slackEntryVal;
+    const lower = colLower;
+    const upper = colUpper;
+    const lo = loLimit;
+    const hi = hiLimit;
     for (let k = 0; k < slackRows.length; k++) {
       let lmin = 0;
       let lmax = 0;
       const e = slackStart[k + 1]!;
       for (let p = slackStart[k]!; p < e; p++) {
         const j = slackEntryCol[p]!;
-        const a = values[slackEntryPos[p]!]!;
+        const a = values[p]!;
         if (a > 0) {
-          lmin += a * colLower[j]!;
-          lmax += a * colUpper[j]!;
+          lmin += a * lower[j]!;
+          lmax += a * upper[j]!;
         } else {
-          lmin += a * colUpper[j]!;
-          lmax += a * colLower[j]!;
+          lmin += a * upper[j]!;
+          lmax += a * lower[j]!;
         }
       }
       const rhs = rowLower[slackRows[k]!]!;
-      setBounds(unmetCols[k]!, 0, Math.max(0, rhs - lmin), Limit.None, Limit.Slack);
-      setBounds(dumpCols[k]!, 0, Math.max(0, lmax - rhs), Limit.None, Limit.Slack);
+      const u = unmetCols[k]!;
+      const d = dumpCols[k]!;
+      lower[u] = 0;
+      upper[u] = Math.max(0, rhs - lmin);
+      lower[d] = 0;
+      upper[d] = Math.max(0, lmax - rhs);
+      lo[u] = Limit.None;
+      hi[u] = Limit.Slack;
+      lo[d] = Limit.None;
+      hi[d] = Limit.Slack;
     }
   };
+
 
   const model: CompiledModel = {
     city,
