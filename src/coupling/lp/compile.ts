@@ -17,7 +17,19 @@
  */
 import { busOf, type City, type Unit } from '../model/schema.ts';
 import type { InputRegistry } from '../model/inputs.ts';
-import { BusTable, DispatchableTable, LinkTable, RenewableTable, type DispatchState, type FillTarget } from './fill-tables.ts';
+import {
+  BusTable,
+  DispatchableTable,
+  ExtractionChpTable,
+  HeatPumpTable,
+  LinkTable,
+  RenewableTable,
+  StorageTable,
+  WasteHeatTable,
+  type DispatchState,
+  type FillTarget,
+  type StorageFillState,
+} from './fill-tables.ts';
 import { Limit } from './limits.ts';
 import { LpBuilder, type LpProblem } from './problem.ts';
 
@@ -113,16 +125,6 @@ export interface CompiledModel {
   fill(values: readonly Float64Array[], state: FillState): void;
 }
 
-const KELVIN = 273.15;
-
-/** COP of a heat pump as a fraction of the Carnot COP, clamped to the unit's range. */
-export function heatPumpCop(carnotEfficiency: number, sinkC: number, sourceC: number, copMin: number, copMax: number): number {
-  const lift = sinkC - sourceC;
-  if (!(lift > 0)) return copMax;
-  const cop = (carnotEfficiency * (sinkC + KELVIN)) / lift;
-  return Math.min(copMax, Math.max(copMin, cop));
-}
-
 export function compileCity(city: City, registry: InputRegistry, mode: CompileMode, periods = 1): CompiledModel {
   const T = mode === 'tick' ? 1 : periods;
   const unitCop = new Float64Array(city.units.length * T).fill(NaN);
@@ -180,7 +182,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
 
   // ---- units
   const units: CompiledUnit[] = [];
-  // Fillers per period, run in component order by fill().
+  // The few one-off components (grid, gas and waste supply) fill by closures, per period, after the tables.
   const fillers: ((v: Float64Array, st: FillState) => void)[][] = Array.from({ length: T }, () => []);
   const onPeriod = (t: number, f: (v: Float64Array, st: FillState) => void) => fillers[t]!.push(f);
   const everyPeriod = (f: (t: number, v: Float64Array, st: FillState) => void) => {
@@ -188,7 +190,6 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   };
   // Assigned once the builder has packed the matrix; fillers only run after that.
   let built: { lp: LpProblem; position: Int32Array };
-  let LP: LpProblem;
 
   // The LP's arrays, bound once the builder has packed the matrix (fillers run only after that).
   let colCost: Float64Array;
@@ -208,8 +209,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     loLimit[j] = loWhy;
     hiLimit[j] = hiWhy;
   };
-  const setDyn = (handle: number, col: number, value: number) => {
-    const p = built.position[handle]!;
+  const setCoefficient = (p: number, col: number, value: number) => {
     if (coefficients[p] !== value) {
       coefficients[p] = value;
       const e = slackEntryAt[p]!;
@@ -238,6 +238,10 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   const renewables = Array.from({ length: T }, () => new RenewableTable());
   const linkTables = Array.from({ length: T }, () => new LinkTable());
   const busTables = Array.from({ length: T }, () => new BusTable());
+  const heatPumps = Array.from({ length: T }, () => new HeatPumpTable());
+  const wasteHeat = Array.from({ length: T }, () => new WasteHeatTable());
+  const extractionChps = Array.from({ length: T }, () => new ExtractionChpTable());
+  const storageTables = Array.from({ length: T }, () => new StorageTable());
   /** Cost base + CO2 factor × CO2 price, bounds per DispatchableTable. */
   const addDispatchable = (t: number, col: number, availIdx: number, min: number, max: number, mustRun: boolean, ramp: number | undefined, costBase: number, costCo2 = 0) =>
     dispatchable[t]!.add(col, availIdx, min, max, mustRun, ramp, costBase, costCo2);
@@ -282,13 +286,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           const sinkIdx = u.sinkTempC !== undefined ? mustInput(u.id, 'sinkTempC') : mustInput(u.zone, 'supplyTempC');
           const srcIdx = u.sourceBus !== undefined ? mustInput(u.sourceBus, 'temperatureC') : mustInput(u.id, 'sourceTempC');
           addDispatchable(t, q, availIdx, u.heatMinMw, u.heatMaxMw, u.mustRun, u.rampMwPerMin && u.rampMwPerMin * 60, u.varCostEurPerMWh);
-          const { carnotEfficiency, sinkApproachK, sourceApproachK, copMin, copMax } = u;
-          onPeriod(t, (v) => {
-            const cop = heatPumpCop(carnotEfficiency, v[sinkIdx]! + sinkApproachK, v[srcIdx]! - sourceApproachK, copMin, copMax);
-            unitCop[ui * T + t] = cop;
-            setDyn(hEl, q, -1 / cop);
-            if (hSrc >= 0) setDyn(hSrc, q, -(1 - 1 / cop));
-          });
+          heatPumps[t]!.add(q, sinkIdx, srcIdx, u.carnotEfficiency, u.sinkApproachK, u.sourceApproachK, u.copMin, u.copMax, ui * T + t, hEl, hSrc);
           break;
         }
         case 'waste_heat_source': {
@@ -310,20 +308,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
           cu.techRow.push(-1);
           const availMwIdx = mustInput(u.id, 'availableMw');
           const busTempIdx = mustInput(u.bus, 'temperatureC');
-          onPeriod(t, (v) => {
-            const a = Math.max(0, Math.min(1, v[availIdx]!));
-            const avail = Math.max(0, v[availMwIdx]!) * a;
-            setCost(sup, u.varCostEurPerMWh);
-            const mr = u.mustRun ? avail : 0;
-            setBounds(sup, mr, avail, u.mustRun ? Limit.MustRun : Limit.None, a > 0 ? Limit.SourceAvailable : Limit.OutOfService);
-            if (dir >= 0) {
-              const hot = v[busTempIdx]! >= v[zoneTempIdx]! + u.directApproachK;
-              const cap = Math.min(u.directMaxMw ?? Infinity, avail);
-              setCost(dir, 0);
-              if (hot) setBounds(dir, 0, cap, Limit.None, u.directMaxMw !== undefined && u.directMaxMw < avail ? Limit.Capacity : Limit.SourceAvailable);
-              else setBounds(dir, 0, 0, Limit.TooCold, Limit.TooCold);
-            }
-          });
+          wasteHeat[t]!.add(sup, dir, availIdx, availMwIdx, busTempIdx, zoneTempIdx, u.varCostEurPerMWh, u.mustRun, u.directApproachK, u.directMaxMw);
           break;
         }
         case 'wte_chp': {
@@ -369,16 +354,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
             cu.cols.push([f, q]);
             cu.techRow.push(tr);
             addDispatchable(t, f, availIdx, fMin, fMax, u.mustRun, rampF, u.varCostEurPerMWhEl * u.etaEl);
-            const etaEl = u.etaEl;
-            // Runs after the dispatchable table, so the fuel column's upper bound is this tick's.
-            onPeriod(t, (v) => {
-              setCost(q, 0);
-              const a = Math.max(0, Math.min(1, v[availIdx]!));
-              setBounds(q, 0, qMax * a, Limit.None, a < 1 ? (a > 0 ? Limit.Availability : Limit.OutOfService) : Limit.Capacity);
-              const L = LP;
-              L.rowLower[tr] = 0;
-              L.rowUpper[tr] = etaEl * L.colUpper[f]!;
-            });
+            extractionChps[t]!.add(q, f, availIdx, qMax, tr, u.etaEl);
           }
           cu.primaryRow.push(zr);
           break;
@@ -469,54 +445,11 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
       cs.shortfall = sh;
     }
     const socIdx = mustInput(s.id, 'soc');
-    const socDef = registry.defs[socIdx]!;
     const availIdx = mustInput(s.id, 'availability');
-    everyPeriod((t, v, st) => {
-      const L = LP;
-      const a = Math.max(0, Math.min(1, v[availIdx]!));
-      const c = cs.charge[t]!;
-      const d = cs.discharge[t]!;
-      const why = a < 1 ? (a > 0 ? Limit.Availability : Limit.OutOfService) : Limit.Capacity;
-      setBounds(c, 0, s.chargeMaxMw * a, Limit.None, why);
-      setBounds(d, 0, s.dischargeMaxMw * a, Limit.None, why);
-      if (t === 0) {
-        const raw = v[socIdx]!;
-        const soc = socDef.socIsEnergy ? raw : raw * s.capacityMWh;
-        storageState[si * 3] = Math.max(0, Math.min(s.capacityMWh, Number.isFinite(soc) ? soc : 0));
-      }
-      const r = cs.socRow[t]!;
-      if (mode === 'tick') {
-        const dt = st.dtH;
-        const keep = Math.max(0, 1 - s.lossPerH * dt);
-        const after = storageState[si * 3]! * keep;
-        storageState[si * 3 + 1] = after;
-        storageState[si * 3 + 2] = dt;
-        // -(etaC c - d/etaD) ∈ [-(cap - e0')/dt, e0'/dt]: content stays within [0, cap].
-        L.rowLower[r] = -(s.capacityMWh - after) / dt;
-        L.rowUpper[r] = after / dt;
-        const value = st.storageValue[si]!;
-        setCost(c, -value * s.etaCharge + s.cycleCostEurPerMWh);
-        setCost(d, value / s.etaDischarge + s.cycleCostEurPerMWh);
-      } else {
-        const e = cs.energy[t]!;
-        setBounds(e, 0, s.capacityMWh, Limit.None, Limit.StorageContent);
-        setCost(c, s.cycleCostEurPerMWh);
-        setCost(d, s.cycleCostEurPerMWh);
-        setCost(e, 0);
-        const soc0 = storageState[si * 3]!;
-        const rhs = t === 0 ? (1 - s.lossPerH) * soc0 : 0;
-        L.rowLower[r] = rhs;
-        L.rowUpper[r] = rhs;
-        if (t === T - 1) {
-          storageState[si * 3 + 1] = (1 - s.lossPerH) * soc0;
-          storageState[si * 3 + 2] = 1;
-          L.rowLower[cs.terminalRow] = soc0;
-          L.rowUpper[cs.terminalRow] = soc0 + 2 * s.capacityMWh;
-          setBounds(cs.shortfall, 0, soc0, Limit.None, Limit.Slack);
-          setCost(cs.shortfall, city.planning.terminalShortfallEurPerMWh);
-        }
-      }
-    });
+    for (let t = 0; t < T; t++) {
+      const cols = { charge: cs.charge[t]!, discharge: cs.discharge[t]!, socRow: cs.socRow[t]!, energy: cs.energy[t] ?? -1, terminalRow: cs.terminalRow, shortfall: cs.shortfall };
+      storageTables[t]!.add(si, cols, availIdx, socIdx, registry.defs[socIdx]!.socIsEnergy === true, s);
+    }
     storages.push(cs);
   });
 
@@ -620,7 +553,6 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   });
 
   built = b.finish();
-  LP = built.lp;
   const L = built.lp;
   const loLimit = new Uint8Array(L.numCols);
   const hiLimit = new Uint8Array(L.numCols);
@@ -667,7 +599,7 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   const slackRows = Int32Array.from(slackRowOf);
   const slackStart = Int32Array.from(entryStart);
   const slackEntryCol = Int32Array.from(entryCol);
-  // A copy of the coefficients in row order, kept by setDyn (the only writer of bus-row
+  // A copy of the coefficients in row order, kept by setCoefficient (the only writer of bus-row
   // coefficients after compilation): the slack bounds then read one array in order, not values
   // scattered over the matrix, which costs cache misses on a cold tick.
   slackEntryVal = Float64Array.from(entryPos, (p) => L.values[p]!);
@@ -714,6 +646,16 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
   };
 
 
+  const storageFill: StorageFillState = {
+    mode,
+    t: 0,
+    periods: T,
+    dtH: 1,
+    storageValue: new Float64Array(city.storages.length),
+    storageState,
+    terminalShortfallEurPerMWh: city.planning.terminalShortfallEurPerMWh,
+  };
+
   const model: CompiledModel = {
     city,
     mode,
@@ -739,11 +681,19 @@ export function compileCity(city: City, registry: InputRegistry, mode: CompileMo
     fill(values, state) {
       fillEpoch++;
       changedCount = 0;
+      storageFill.dtH = state.dtH;
+      storageFill.storageValue = state.storageValue;
       for (let t = 0; t < T; t++) {
         const v = values[t] ?? values[values.length - 1]!;
         dispatchable[t]!.fill(v, state, mode === 'tick', out);
         renewables[t]!.fill(v, out, unitPotential);
         linkTables[t]!.fill(v, out);
+        heatPumps[t]!.fill(v, unitCop, built.position, setCoefficient);
+        wasteHeat[t]!.fill(v, out);
+        // After the dispatchable table: the back-pressure row takes this tick's fuel bound.
+        extractionChps[t]!.fill(v, out);
+        storageFill.t = t;
+        storageTables[t]!.fill(v, storageFill, out);
         const fs = fillers[t]!;
         for (let k = 0; k < fs.length; k++) fs[k]!(v, state);
         busTables[t]!.fill(v, out, busDemand, unitPotential);
