@@ -420,7 +420,7 @@ export class BoundedDualSimplex {
     const q = this.work;
     q.fill(0);
     // priceVariable and placeNonbasic fused by hand: this runs every tick over every variable.
-    for (let j = 0; j < n; j++) {
+    for (let j = 0; j < n + m; j++) {
       if (posOf[j]! >= 0) {
         d[j] = 0;
         skip[j] = 1;
@@ -428,8 +428,6 @@ export class BoundedDualSimplex {
       }
       const l = lo[j]!;
       const h = hi[j]!;
-      const s = colStart[j]!;
-      const e = colStart[j + 1]!;
       let v: number;
       if (l === h) {
         skip[j] = 1;
@@ -439,37 +437,9 @@ export class BoundedDualSimplex {
         // An infinite bound (dispatch LPs have none): moveToPreferredBounds decides.
         if (!(h - l < Infinity)) return this.recomputeInTwoPasses(dualTol);
         skip[j] = 0;
-        let dj = cost[j]!;
-        for (let k = s; k < e; k++) dj -= values[k]! * y[rowIndex[k]!]!;
-        d[j] = dj;
-        let up = atUpper[j]!;
-        if (dj < -dualTol) up = 1;
-        else if (dj > dualTol) up = 0;
-        atUpper[j] = up;
-        v = up === 1 ? h : l;
-      }
-      x[j] = v;
-      if (v !== 0) for (let k = s; k < e; k++) q[rowIndex[k]!]! += values[k]! * v;
-    }
-    for (let i = 0; i < m; i++) {
-      const j = n + i;
-      if (posOf[j]! >= 0) {
-        d[j] = 0;
-        skip[j] = 1;
-        continue;
-      }
-      const l = lo[j]!;
-      const h = hi[j]!;
-      let v: number;
-      if (l === h) {
-        skip[j] = 1;
-        atUpper[j] = 0;
-        v = l;
-      } else {
-        if (!(h - l < Infinity)) return this.recomputeInTwoPasses(dualTol);
-        skip[j] = 0;
         // A row's logical: its reduced cost is the row dual.
-        const dj = y[i]!;
+        let dj = j < n ? cost[j]! : y[j - n]!;
+        if (j < n) for (let k = colStart[j]!; k < colStart[j + 1]!; k++) dj -= values[k]! * y[rowIndex[k]!]!;
         d[j] = dj;
         let up = atUpper[j]!;
         if (dj < -dualTol) up = 1;
@@ -478,7 +448,8 @@ export class BoundedDualSimplex {
         v = up === 1 ? h : l;
       }
       x[j] = v;
-      q[i]! -= v;
+      if (j >= n) q[j - n]! -= v;
+      else if (v !== 0) for (let k = colStart[j]!; k < colStart[j + 1]!; k++) q[rowIndex[k]!]! += values[k]! * v;
     }
     this.basicFromRhs(q);
     return true;
