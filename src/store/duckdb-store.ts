@@ -355,21 +355,34 @@ class DuckDbStore implements Store {
 
   /** Runs a cached prepared statement on the read connection. SQL text is fixed; values are bound. */
   private query(sql: string, params: Param[]): Promise<DuckDBValue[][]> {
+    return this.reads.run(async () => (await (await this.bound(sql, params)).runAndReadAll()).getColumns());
+  }
+
+  /**
+   * Like query, but hands the result over a chunk (2048 rows) at a time as DuckDB produces it:
+   * a 50,000-row answer then holds the event loop a chunk at a time, not for its whole length.
+   */
+  private queryChunks(sql: string, params: Param[], onChunk: (columns: DuckDBValue[][]) => void): Promise<void> {
     return this.reads.run(async () => {
-      this.assertOpen();
-      let stmt = this.statements.get(sql);
-      if (!stmt) {
-        stmt = await this.r.prepare(sql);
-        this.statements.set(sql, stmt);
-      }
-      stmt.clearBindings();
-      for (let i = 0; i < params.length; i++) {
-        const p = params[i]!;
-        if (typeof p === 'string') stmt.bindVarchar(i + 1, p);
-        else stmt.bindBigInt(i + 1, BigInt(p));
-      }
-      return (await stmt.runAndReadAll()).getColumns();
+      const result = await (await this.bound(sql, params)).stream();
+      for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) onChunk(chunk.getColumns());
     });
+  }
+
+  private async bound(sql: string, params: Param[]): Promise<DuckDBPreparedStatement> {
+    this.assertOpen();
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = await this.r.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    stmt.clearBindings();
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i]!;
+      if (typeof p === 'string') stmt.bindVarchar(i + 1, p);
+      else stmt.bindBigInt(i + 1, BigInt(p));
+    }
+    return stmt;
   }
 
   async queryRange(q: RangeQuery): Promise<Reading[]> {
@@ -382,12 +395,16 @@ class DuckDbStore implements Store {
     let where = 's.tenant = $1 AND r.ts >= $2 AND r.ts < $3';
     if (device !== undefined) where += ` AND s.device = $${params.push(device)}`;
     if (metric !== undefined) where += ` AND s.metric = $${params.push(metric)}`;
-    const sql = `SELECT s.tenant, s.device, s.metric, r.ts, r.value, s.unit FROM readings r JOIN series s ON r.series = s.id WHERE ${where} ORDER BY r.ts, s.device, s.metric LIMIT $${params.push(limit)}`;
-    const [tenants = [], devices = [], metrics = [], ts = [], values = [], units = []] = await this.query(sql, params);
-    const out: Reading[] = new Array(ts.length);
-    for (let i = 0; i < ts.length; i++) {
-      out[i] = { tenant: tenants[i] as string, device: devices[i] as string, metric: metrics[i] as string, ts: toNumber(ts[i]!), value: values[i] as number, unit: units[i] as string };
-    }
+    // The series' names come from the in-memory series table: numbers only cross from DuckDB.
+    const sql = `SELECT r.series, r.ts, r.value FROM readings r JOIN series s ON r.series = s.id WHERE ${where} ORDER BY r.ts, s.device, s.metric LIMIT $${params.push(limit)}`;
+    const out: Reading[] = [];
+    await this.queryChunks(sql, params, ([ids = [], ts = [], values = []]) => {
+      for (let i = 0; i < ts.length; i++) {
+        const s = this.seriesById[ids[i] as number];
+        if (!s) throw new Error(`internal: a reading of series ${String(ids[i])}, which is not in the series table`);
+        out.push({ tenant: s.tenant, device: s.device, metric: s.metric, ts: toNumber(ts[i]!), value: values[i] as number, unit: s.unit });
+      }
+    });
     return out;
   }
 

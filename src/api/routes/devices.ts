@@ -20,6 +20,7 @@ import {
   deviceWildcardParamsSchema,
   errorSchema,
 } from '../schemas.ts';
+import { sendSliced } from '../sliced-json.ts';
 import type { ZodTypeProvider } from '../zod-bridge.ts';
 
 const readErrors = { 400: errorSchema, 401: errorSchema };
@@ -38,9 +39,10 @@ export async function deviceRoutes(app: FastifyInstance, deps: ApiDeps): Promise
         response: { 200: deviceListSchema, ...readErrors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { tenant } = requireIdentity(request);
-      return queryDevices(deps.devices.list(tenant).filter((d) => d.tenant === tenant), request.query, Date.now());
+      const answer = queryDevices(deps.devices.list(tenant).filter((d) => d.tenant === tenant), request.query, Date.now());
+      return sendSliced(reply, deviceListSchema, answer, 'devices', answer.devices);
     },
   );
 

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { requireIdentity } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
 import { aggregateQuerySchema, aggregateSchema, errorSchema, latestQuerySchema, latestSchema, seriesQuerySchema, seriesSchema } from '../schemas.ts';
+import { sendSliced } from '../sliced-json.ts';
 import type { ZodTypeProvider } from '../zod-bridge.ts';
 import type { Reading } from '../../store/types.ts';
 
@@ -19,13 +20,14 @@ export async function seriesRoutes(app: FastifyInstance, deps: ApiDeps): Promise
   r.get(
     '/series',
     { schema: { summary: 'Raw readings in a time range, oldest first', tags: ['series'], querystring: seriesQuerySchema, response: { 200: seriesSchema, ...errors } } },
-    async (request) => {
+    async (request, reply) => {
       const { tenant } = requireIdentity(request);
       const q = request.query;
       // One row more than asked tells whether the answer was cut off.
       const rows = await deps.store.queryRange({ tenant, device: q.device, metric: q.metric, from: q.from, to: q.to, limit: q.limit + 1 });
       const own = rows.filter((row) => row.tenant === tenant);
-      return { from: q.from, to: q.to, limit: q.limit, truncated: own.length > q.limit, readings: own.slice(0, q.limit).map(readingView) };
+      const envelope = { from: q.from, to: q.to, limit: q.limit, truncated: own.length > q.limit };
+      return sendSliced(reply, seriesSchema, envelope, 'readings', own.slice(0, q.limit), readingView);
     },
   );
 
@@ -50,10 +52,10 @@ export async function seriesRoutes(app: FastifyInstance, deps: ApiDeps): Promise
   r.get(
     '/latest',
     { schema: { summary: 'The newest reading per device and metric', tags: ['series'], querystring: latestQuerySchema, response: { 200: latestSchema, ...errors } } },
-    async (request) => {
+    async (request, reply) => {
       const { tenant } = requireIdentity(request);
       const rows = await deps.store.latest({ tenant, device: request.query.device, metric: request.query.metric });
-      return { readings: rows.filter((row) => row.tenant === tenant).map(readingView) };
+      return sendSliced(reply, latestSchema, {}, 'readings', rows.filter((row) => row.tenant === tenant), readingView);
     },
   );
 }
