@@ -1,11 +1,12 @@
 /**
- * Flat tables for the LP fill of the many columns of a few kinds (dispatchable units, renewables,
- * links, bus balances). Compilation adds one entry per column (and period); each tick a table
- * writes its columns' costs and bounds in one loop over typed arrays. Pure: no I/O, no clock.
+ * Flat tables for the LP fill, one per component kind (dispatchable units, renewables, links, heat
+ * pumps, waste-heat sources, extraction CHPs, storages, bus balances). Compilation adds one entry
+ * per component (and period); each tick a table writes its columns' costs, bounds, rows and
+ * coefficients in one loop over typed arrays. Pure: no I/O, no clock.
  *
  * Why tables and not one closure per component: a tick then reads a few kilobytes in order
- * instead of hundreds of closures and config objects, which matters most right after idle time,
- * when nothing is in the CPU's caches.
+ * instead of hundreds of closures and config objects, which matters most when the caches are
+ * cold (after idle time, or while other processes use the memory bus).
  */
 import { Limit } from './limits.ts';
 
