@@ -127,6 +127,8 @@ export interface ReportLayout {
    */
   kpiKind: Uint8Array;
   heatKeys: string[];
+  /** Scratch for buildKpis's per-key sums (a typed array made per call cost more than the sums). */
+  heatSums: Float64Array;
   heatKeyOf: Int32Array;
   heatStart: Int32Array;
   heatPairs: Int32Array;
@@ -244,6 +246,7 @@ export function reportLayout(model: CompiledModel): ReportLayout {
   return {
     kpiKind,
     heatKeys,
+    heatSums: new Float64Array(heatKeys.length),
     heatKeyOf,
     heatStart,
     heatPairs: Int32Array.from(heatPairs),
@@ -451,7 +454,7 @@ export function buildKpis(model: CompiledModel, layout: ReportLayout, x: ArrayLi
   let fossil = 0;
   let wasteHeat = 0;
   // Per source key, summed by index; keys enter the record in the order units first supply heat.
-  const sums = new Float64Array(heatKeys.length);
+  const sums = layout.heatSums.fill(0);
   const order: number[] = [];
   for (let ui = 0; ui < kpiKind.length; ui++) {
     const kind = kpiKind[ui]!;
