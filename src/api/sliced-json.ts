@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { responseMismatch } from './zod-bridge.ts';
 
 /** Items per slice: a few milliseconds of parsing or stringifying. */
 export const SLICE_ITEMS = 2000;
@@ -30,9 +31,9 @@ export async function sendSliced<T>(
 ): Promise<FastifyReply> {
   const field = schema.shape[arrayKey];
   if (!(field instanceof z.ZodArray)) throw new Error(`sendSliced: ${arrayKey} is not an array of the response schema`);
-  const fail = (what: string, error: z.ZodError) => new Error(`${reply.request.method} ${reply.request.url} response does not match its schema at ${what}: ${z.prettifyError(error)}`);
+  const route = `${reply.request.method} ${reply.request.url} 200`;
   const head = schema.safeParse({ ...data, [arrayKey]: [] });
-  if (!head.success) throw fail('its envelope', head.error);
+  if (!head.success) throw responseMismatch(route, head.error, 'its envelope');
   const itemSchema = field.element;
   const checked: unknown[] = new Array(items.length);
   for (let start = 0; start < items.length; start += SLICE_ITEMS) {
@@ -40,7 +41,7 @@ export async function sendSliced<T>(
     const end = Math.min(items.length, start + SLICE_ITEMS);
     for (let i = start; i < end; i++) {
       const r = z.safeParse(itemSchema, map(items[i]!));
-      if (!r.success) throw fail(`${arrayKey}[${i}]`, r.error);
+      if (!r.success) throw responseMismatch(route, r.error, `${arrayKey}[${i}]`);
       checked[i] = r.data;
     }
   }

@@ -44,6 +44,11 @@ export function validationError(httpPart: string, error: z.ZodError): ApiError {
   return new ApiError(400, 'bad_request', `${part} ${first.field}: ${first.message}`, { field: first.field, issues });
 }
 
+/** A response that does not match its schema: a server bug, not a client error (the error handler logs it and answers 500). */
+export function responseMismatch(route: string, error: z.ZodError, at?: string): Error {
+  return new Error(`${route} response does not match its schema${at ? ` at ${at}` : ''}: ${z.prettifyError(error)}`);
+}
+
 export function installZodCompilers(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema, method, url, httpPart }) => {
     if (!isZodSchema(schema)) throw new Error(`${method} ${url}: the ${httpPart ?? 'request'} schema must be a zod schema`);
@@ -57,8 +62,7 @@ export function installZodCompilers(app: FastifyInstance): void {
     if (!isZodSchema(schema)) throw new Error(`${method} ${url}: the ${httpStatus} response schema must be a zod schema`);
     return (data: unknown) => {
       const result = schema.safeParse(data);
-      // A server bug, not a client error: the error handler logs it and answers 500.
-      if (!result.success) throw new Error(`${method} ${url} ${httpStatus} response does not match its schema: ${z.prettifyError(result.error)}`);
+      if (!result.success) throw responseMismatch(`${method} ${url} ${httpStatus}`, result.error);
       return JSON.stringify(result.data);
     };
   });
