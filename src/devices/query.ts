@@ -34,9 +34,14 @@ export interface ListedDevice {
 
 export type DeviceCounts = Record<DeviceState | 'rejecting', number>;
 
+/** Refused a message within REJECT_WINDOW_MS. */
+export function rejectingNow(d: Pick<ListedDevice, 'lastReject'>, now: number): boolean {
+  return d.lastReject !== undefined && now - d.lastReject.at < REJECT_WINDOW_MS;
+}
+
 /** 0..2 are problems (rejecting now, offline, stale); a gateway not yet commissioned (3) is not one, but comes before those online (4). */
 export function deviceSeverity(d: ListedDevice, now: number): number {
-  if (d.lastReject && now - d.lastReject.at < REJECT_WINDOW_MS) return 0;
+  if (rejectingNow(d, now)) return 0;
   return d.status === 'offline' ? 1 : d.status === 'stale' ? 2 : d.status === 'never_connected' ? 3 : 4;
 }
 

@@ -2,7 +2,7 @@
  * One list of what needs an operator's attention, from the engine's alarms, device status and
  * the installation's health. Pure: the page and the navigation badge both use it.
  */
-import { REJECT_WINDOW_MS, type DeviceCounts } from '../../devices/query.ts';
+import { rejectingNow, type DeviceCounts } from '../../devices/query.ts';
 import type { Health } from './live.ts';
 import type { Device, DispatchAlarm, DispatchResult } from './types.ts';
 
@@ -109,7 +109,7 @@ export function collectAlarms(r: DispatchResult | null, devices: ProblemDevices 
   if (devices) {
     const offline = devices.list.filter((d) => d.status === 'offline');
     const stale = devices.list.filter((d) => d.status === 'stale');
-    const rejecting = devices.list.filter((d) => d.lastReject && now - d.lastReject.at < REJECT_WINDOW_MS);
+    const rejecting = devices.list.filter((d) => rejectingNow(d, now));
     // Problems come first in the list, those rejecting now before all others: a cut list holds
     // every one of them, unless it holds nothing else.
     const cutInRejecting = devices.list.length < devices.total && rejecting.length === devices.list.length;
