@@ -181,7 +181,7 @@ describe('heat pump', () => {
     close(r.kpis.costEurPerH, (60 * 4) / cop1);
     // A warmer source (50 °C → 47 °C after the approach): COP = 0.5 × 356.15 / 36 = 4.94653; the warm start
     // must pick up the changed coefficient.
-    expect(e.ingest('whs-1', 'source_temp', 50, T0 + 1000)).toEqual({ updated: ['wh.temperatureC'] });
+    expect(e.ingest('whs-1', 'source_temp', 50, T0 + 1000)).toEqual({ updated: ['wh.temperatureC'], changed: true });
     r = tick(e, T0 + 10_000);
     const cop2 = (0.5 * 356.15) / 36;
     close(r.setpoints.hp!.cop!, cop2);
@@ -440,7 +440,7 @@ describe('inputs', () => {
 
   it('uses a fresh value, then the last good value (warning), then the safe default (critical)', () => {
     const e = engineFor(city);
-    expect(e.ingest('hm-zone01', 'heat_power', 4000, T0)).toEqual({ updated: ['z1.demandMw'] });
+    expect(e.ingest('hm-zone01', 'heat_power', 4000, T0)).toEqual({ updated: ['z1.demandMw'], changed: true });
     let r = tick(e, T0 + 10_000);
     close(r.buses.z1!.demandMw, 4);
     expect(r.inputs['z1.demandMw']).toEqual({ value: 4, state: 'fresh' });
@@ -470,14 +470,23 @@ describe('inputs', () => {
     expect(e.ingest('hm-zone01', 'heat_power', '12' as unknown as number, T0 + 3)).toEqual({ rejected: 'z1.demandMw: rejected non-numeric value "12" (hm-zone01/heat_power)' });
     expect(e.ingest('hm-zone01', 'supply_temp', -300, T0 + 4)).toEqual({ rejected: 'z1.supplyTempC: rejected -300 degC: below the physical minimum -80 degC (hm-zone01/supply_temp)' });
     expect(e.ingest('hm-zone01', 'heat_power', 3000, T0 - 1000)).toMatchObject({ rejected: expect.stringMatching(/^z1\.demandMw: rejected out-of-order reading/) });
-    expect(e.ingest('hm-zone01', 'flow', 12, T0)).toEqual({ updated: [] });
-    expect(e.ingest('unknown-device', 'heat_power', 1, T0)).toEqual({ updated: [] });
+    expect(e.ingest('hm-zone01', 'flow', 12, T0)).toEqual({ updated: [], changed: false });
+    expect(e.ingest('unknown-device', 'heat_power', 1, T0)).toEqual({ updated: [], changed: false });
     const r = tick(e, T0 + 5_000);
     close(r.buses.z1!.demandMw, 4);
     const rejected = r.alarms.filter((a) => a.code === 'rejected').map((a) => a.input);
     expect(rejected).toEqual(['z1.demandMw', 'z1.demandMw', 'z1.demandMw', 'z1.demandMw', 'z1.supplyTempC', 'z1.demandMw']);
     // Reported once: the next tick has no rejections.
     expect(tick(e, T0 + 6_000).alarms.filter((a) => a.code === 'rejected')).toEqual([]);
+  });
+
+  it('says whether a reading changed a value: a repeat keeps the input fresh but is no reason to tick', () => {
+    const e = engineFor(city);
+    expect(e.ingest('hm-zone01', 'heat_power', 4000, T0)).toEqual({ updated: ['z1.demandMw'], changed: true });
+    expect(e.ingest('hm-zone01', 'heat_power', 4000, T0 + 40_000)).toEqual({ updated: ['z1.demandMw'], changed: false });
+    // The repeat refreshed the reading's time: still fresh 50 s after the first one (TTL 30 s).
+    expect(tick(e, T0 + 50_000).inputs['z1.demandMw']).toEqual({ value: 4, state: 'fresh' });
+    expect(e.ingest('hm-zone01', 'heat_power', 4100, T0 + 60_000)).toEqual({ updated: ['z1.demandMw'], changed: true });
   });
 });
 
@@ -495,10 +504,12 @@ describe('prefix bindings', () => {
     expect(e.inputBindings()).toContainEqual({ device: 'hm-zone01-', match: 'prefix', metric: 'heat_power', input: 'z1.demandMw' });
     // Three meters: 1000 + 2000 + 3000 kW = 6 MW; temperatures 80, 90, 100 → mean 90.
     [1000, 2000, 3000].forEach((kw, i) => {
-      expect(e.ingest(`hm-zone01-00${i + 1}`, 'heat_power', kw, T0)).toEqual({ updated: ['z1.demandMw'] });
+      expect(e.ingest(`hm-zone01-00${i + 1}`, 'heat_power', kw, T0)).toEqual({ updated: ['z1.demandMw'], changed: true });
       e.ingest(`hm-zone01-00${i + 1}`, 'supply_temp', 80 + 10 * i, T0);
     });
-    expect(e.ingest('hm-zone02-001', 'heat_power', 5000, T0)).toEqual({ updated: [] });
+    expect(e.ingest('hm-zone02-001', 'heat_power', 5000, T0)).toEqual({ updated: [], changed: false });
+    // The same value again updates its time but changes nothing (no reason to re-dispatch).
+    expect(e.ingest('hm-zone01-001', 'heat_power', 1000, T0 + 500)).toEqual({ updated: ['z1.demandMw'], changed: false });
     let r = tick(e, T0 + 1000);
     close(r.buses.z1!.demandMw, 6);
     expect(r.inputs['z1.supplyTempC']).toEqual({ value: 90, state: 'fresh' });
@@ -513,6 +524,28 @@ describe('prefix bindings', () => {
     // All silent: the safe default.
     r = tick(e, T0 + 400_000);
     close(r.buses.z1!.demandMw, 9);
+  });
+
+  it('feed every input a reading matches, bound by name and by prefix at once', () => {
+    const e = engineFor({
+      name: 'both',
+      buses: [
+        { id: 'z1', kind: 'heat', demandMw: { devicePrefix: 'hm-', metric: 'heat_power', default: 5000 }, supplyTempC: { device: 'hm-1', metric: 'supply_temp', default: 90 } },
+        { id: 'z2', kind: 'heat', demandMw: 1, supplyTempC: { devicePrefix: 'hm-', aggregate: 'mean', metric: 'supply_temp', default: 90 } },
+        { id: 'gas', kind: 'gas', priceEurPerMWh: 30 },
+      ],
+      units: [
+        { id: 'b1', kind: 'gas_boiler', zone: 'z1', heatMaxMw: 50, efficiency: 1 },
+        { id: 'b2', kind: 'gas_boiler', zone: 'z2', heatMaxMw: 50, efficiency: 1 },
+      ],
+    });
+    expect(e.ingest('hm-1', 'supply_temp', 85, T0)).toEqual({ updated: ['z1.supplyTempC', 'z2.supplyTempC'], changed: true });
+    expect(e.ingest('hm-2', 'supply_temp', 95, T0)).toEqual({ updated: ['z2.supplyTempC'], changed: true });
+    expect(e.ingest('hm-1', 'heat_power', 2000, T0)).toEqual({ updated: ['z1.demandMw'], changed: true });
+    const r = tick(e, T0 + 1000);
+    expect(r.inputs['z1.supplyTempC']).toEqual({ value: 85, state: 'fresh' });
+    expect(r.inputs['z2.supplyTempC']).toEqual({ value: 90, state: 'fresh' });
+    close(r.buses.z1!.demandMw, 2);
   });
 });
 

@@ -322,6 +322,22 @@ describe('dispatch routes without a broker', () => {
     const entries = await s.audit.read({ limit: 10, type: 'recommendation' });
     expect(entries.length).toBeGreaterThan(0);
   });
+
+  it('ticks when a reading changes a value, not when it repeats one', async () => {
+    const s = hub.service('demo')!;
+    await waitFor(() => s.latest !== undefined, 5000);
+    const send = (value: number) => s.onReadings('hm-zone02-001', [{ tenant: 'demo', device: 'hm-zone02-001', metric: 'heat_power', ts: Date.now(), value, unit: 'kW' }]);
+    const before = s.stats.inputTicks;
+    send(1234);
+    await waitFor(() => s.stats.inputTicks > before || undefined, 2000, 5);
+    const after = s.stats.inputTicks;
+    send(1234);
+    // Ten times the rate limit's gap: a tick for the repeat would have come.
+    await sleep(200);
+    expect(s.stats.inputTicks).toBe(after);
+    send(1235);
+    await waitFor(() => s.stats.inputTicks > after || undefined, 2000, 5);
+  });
 });
 
 describe('demo', () => {

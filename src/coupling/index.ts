@@ -4,7 +4,7 @@
  * Wiring (server):
  *   const engine = await createDispatchEngine(loadCity('config/demo-city.yaml'), { autoReplan: 'background' });
  *   // every normalised reading (canonical unit, ts in ms); unknown device/metric pairs are ignored:
- *   const out = engine.ingest(deviceKey, metric, value, ts);   // { updated: [...] } | { rejected: reason }
+ *   const out = engine.ingest(deviceKey, metric, value, ts);   // { updated: [...], changed } | { rejected: reason }
  *   // on a timer or after readings arrive:
  *   const result = engine.tick();                               // never throws; DispatchResult
  *   // result.setpoints / flows / storage / buses / explanations / inputs are built on first access

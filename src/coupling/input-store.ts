@@ -3,7 +3,7 @@
  * the last good value (warning) until maxAge, then the safe default (critical). Readings that
  * are NaN, infinite or physically impossible are rejected by input name and never stored.
  */
-import { inputKey, type InputDef, type InputRegistry } from './model/inputs.ts';
+import type { InputDef, InputRegistry } from './model/inputs.ts';
 import type { InputQuantity } from './model/schema.ts';
 
 export const INPUT_CONSTANT = 0;
@@ -21,7 +21,13 @@ export interface Alarm {
   message: string;
 }
 
-export type IngestOutcome = { updated: string[] } | { rejected: string };
+/**
+ * What a reading did: the inputs it updated, and whether any of their values changed (a new value
+ * is worth a tick; a repeat is not), or why it was rejected.
+ */
+export type IngestOutcome = { updated: readonly string[]; changed: boolean } | { rejected: string };
+
+const UPDATED_NOTHING: IngestOutcome = Object.freeze({ updated: Object.freeze([]), changed: false });
 
 const engineUnit: Record<InputQuantity, string> = {
   power: 'MW',
@@ -54,8 +60,9 @@ export class InputStore {
   private droppedRejects = 0;
   /** Per prefix-bound input: latest reading of each matching device (engine units). */
   private readonly members: (Map<string, { value: number; ts: number }> | undefined)[];
-  /** device/metric → prefix-bound inputs it feeds (filled on first sight). */
-  private readonly prefixCache = new Map<string, number[]>();
+  /** With prefix bindings: device → metric → every input it feeds (filled on first sight). */
+  private readonly targetCache = new Map<string, Map<string, number[]>>();
+  private targetCacheSize = 0;
 
   constructor(
     readonly registry: InputRegistry,
@@ -69,27 +76,33 @@ export class InputStore {
   }
 
   private targetsOf(device: string, metric: string): number[] | undefined {
-    const key = inputKey(device, metric);
-    const exact = this.registry.byKey.get(key);
+    const exact = this.registry.byDevice.get(device)?.get(metric);
     if (this.registry.prefixes.length === 0) return exact;
-    let pre = this.prefixCache.get(key);
-    if (pre === undefined) {
-      pre = [];
-      for (const p of this.registry.prefixes) if (p.metric === metric && device.startsWith(p.prefix)) pre.push(p.index);
+    let metrics = this.targetCache.get(device);
+    let all = metrics?.get(metric);
+    if (all === undefined) {
+      all = exact ? [...exact] : [];
+      for (const p of this.registry.prefixes) if (p.metric === metric && device.startsWith(p.prefix)) all.push(p.index);
       // Bounded: a flood of unknown device ids must not grow memory without limit.
-      if (this.prefixCache.size > 100_000) this.prefixCache.clear();
-      this.prefixCache.set(key, pre);
+      if (this.targetCacheSize >= 100_000) {
+        this.targetCache.clear();
+        this.targetCacheSize = 0;
+        metrics = undefined;
+      }
+      if (!metrics) this.targetCache.set(device, (metrics = new Map()));
+      metrics.set(metric, all);
+      this.targetCacheSize++;
     }
-    if (pre.length === 0) return exact;
-    return exact ? [...exact, ...pre] : pre;
+    return all;
   }
 
   /** Feeds one normalised reading (canonical unit). Unknown device/metric pairs update nothing. */
   ingest(device: string, metric: string, value: number, ts: number): IngestOutcome {
     const targets = this.targetsOf(device, metric);
-    if (!targets || targets.length === 0) return { updated: [] };
+    if (!targets || targets.length === 0) return UPDATED_NOTHING;
     const updated: string[] = [];
     const rejected: string[] = [];
+    let changed = false;
     for (let k = 0; k < targets.length; k++) {
       const def = this.registry.defs[targets[k]!]!;
       const b = def.binding!;
@@ -102,19 +115,25 @@ export class InputStore {
         continue;
       }
       const i = def.index;
+      const v = value * b.factor;
       if (b.prefix) {
         if (member) {
-          member.value = value * b.factor;
+          if (member.value !== v) changed = true;
+          member.value = v;
           member.ts = ts;
-        } else this.members[i]!.set(device, { value: value * b.factor, ts });
+        } else {
+          changed = true;
+          this.members[i]!.set(device, { value: v, ts });
+        }
       } else {
-        this.lastValue[i] = value * b.factor;
+        if (this.hasValue[i] === 0 || this.lastValue[i] !== v) changed = true;
+        this.lastValue[i] = v;
         this.lastTs[i] = ts;
       }
       this.hasValue[i] = 1;
       updated.push(def.name);
     }
-    return rejected.length > 0 ? { rejected: rejected.join('; ') } : { updated };
+    return rejected.length > 0 ? { rejected: rejected.join('; ') } : { updated, changed };
   }
 
   private check(def: InputDef, value: number, ts: number, memberTs: number | undefined): string | undefined {

@@ -61,7 +61,6 @@ export class DispatchService {
   private readonly intervalMs: number;
   private lastReason: TickReason = 'interval';
   private readonly listeners = new Set<TickListener>();
-  private readonly lastValues = new Map<string, number>();
   private readonly now: () => number;
   private latestResult: DispatchResult | undefined;
   private latestText: string | undefined;
@@ -161,11 +160,7 @@ export class DispatchService {
         changed = true;
       } else if (out.updated.length > 0) {
         if (this.awaiting) for (const name of out.updated) this.awaiting.delete(name);
-        const key = `${device}\u0000${r.metric}`;
-        if (this.lastValues.get(key) !== r.value) {
-          this.lastValues.set(key, r.value);
-          changed = true;
-        }
+        if (out.changed) changed = true;
       }
     }
     if (this.awaiting) {

@@ -43,8 +43,8 @@ export interface InputDef {
 export interface InputRegistry {
   defs: InputDef[];
   byName: Map<string, number>;
-  /** `device\u0000metric` → input indices fed by that metric. */
-  byKey: Map<string, number[]>;
+  /** device → metric → input indices fed by that metric (two lookups: no key string per reading). */
+  byDevice: Map<string, Map<string, number[]>>;
   /** Prefix bindings: matched against every device key. */
   prefixes: { prefix: string; metric: string; index: number }[];
 }
@@ -64,13 +64,11 @@ export function readingLimits(unit: string): { min: number; max: number; what: s
   return physicalLimits[unit] ?? { min: -Infinity, max: Infinity, what: 'value' };
 }
 
-export const inputKey = (device: string, metric: string) => `${device}\u0000${metric}`;
-
 /** Collects the inputs of a city in a fixed order (components in config order). */
 export function collectInputs(city: City): InputRegistry {
   const defs: InputDef[] = [];
   const byName = new Map<string, number>();
-  const byKey = new Map<string, number[]>();
+  const byDevice = new Map<string, Map<string, number[]>>();
   const prefixes: InputRegistry['prefixes'] = [];
   const add = (component: string, field: string, quantity: InputQuantity, spec: InputSpec | undefined) => {
     if (spec === undefined) return;
@@ -107,10 +105,11 @@ export function collectInputs(city: City): InputRegistry {
         },
       };
       if (spec.device !== undefined) {
-        const key = inputKey(spec.device, spec.metric);
-        const list = byKey.get(key);
+        let metrics = byDevice.get(spec.device);
+        if (!metrics) byDevice.set(spec.device, (metrics = new Map()));
+        const list = metrics.get(spec.metric);
         if (list) list.push(index);
-        else byKey.set(key, [index]);
+        else metrics.set(spec.metric, [index]);
       } else prefixes.push({ prefix: spec.devicePrefix!, metric: spec.metric, index });
     }
     defs.push(def);
@@ -163,5 +162,5 @@ export function collectInputs(city: City): InputRegistry {
     add(s.id, 'availability', 'fraction', s.availability);
   }
   for (const l of city.links) add(l.id, 'availability', 'fraction', l.availability);
-  return { defs, byName, byKey, prefixes };
+  return { defs, byName, byDevice, prefixes };
 }
