@@ -16,8 +16,10 @@
  *
  * Inputs: heat demand, PV and wind from ../shared/data/dispatch-profiles.csv and prices / grid
  * CO2 from ../shared/data/district-heating-2019.csv (hourly, interpolated to the tick time) with
- * per-device offsets and noise; a seeded random walk where the files are absent. Storage state of
- * charge is fed back from the engine's own dispatch, as a tank would report it.
+ * per-device offsets and noise; a seeded random walk where the files are absent. A zone's heat
+ * demand follows the year's profile scaled so that its peak hour is the binding's default (the
+ * reference city's design peak), times demandScale. Storage state of charge is fed back from the
+ * engine's own dispatch, as a tank would report it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -42,6 +44,8 @@ export interface DispatchBenchOptions {
   dataDir?: string;
   /** Readings for the end-to-end reading → dispatch run in a real server (0 skips it). */
   e2eReadings?: number;
+  /** Heat demand relative to the zones' design (1: the year's peak hour at the design peak; above 1 overloads the city). */
+  demandScale?: number;
   log?: (line: string) => void;
 }
 
@@ -59,6 +63,14 @@ export interface DispatchBenchResult {
   step_s: number;
   inputs_source: string;
   readings_per_tick: number;
+  /** Heat demand relative to the zones' design (see DispatchBenchOptions.demandScale). */
+  demand_scale: number;
+  /** Heat supplied to the zones, mean and maximum over the measured ticks (MW). */
+  heat_supplied_mean_mw: number;
+  heat_supplied_max_mw: number;
+  /** Measured ticks with heat demand the city could not meet, and the largest shortfall (MW). */
+  unmet_heat_ticks: number;
+  unmet_heat_max_mw: number;
   tick_p50_us: number;
   tick_p99_us: number;
   tick_p90_us: number;
@@ -185,8 +197,7 @@ interface Feed {
 }
 
 /** One reading generator per bound input, in the binding's (canonical) unit. */
-export function buildFeeds(engine: DispatchEngine, city: City, series: Series, rand: () => number): Feed[] {
-  const meanDemand = series.demand.reduce((a, b) => a + b, 0) / series.demand.length;
+export function buildFeeds(engine: DispatchEngine, city: City, series: Series, rand: () => number, demandScale = 1): Feed[] {
   const maxDemand = series.demand.reduce((a, b) => Math.max(a, b), 0);
   const noise = (amp: number) => 1 + amp * (rand() * 2 - 1);
   const unitById = new Map(city.units.map((u) => [u.id, u]));
@@ -202,7 +213,7 @@ export function buildFeeds(engine: DispatchEngine, city: City, series: Series, r
     const offset = rand() * 2 - 1;
     const phase = rand() * 24;
     let value: Feed['value'];
-    if (b.metric === 'heat_power' && b.device.startsWith('hm-')) value = (h) => (dflt * at(series.demand, h + offset)) / meanDemand * noise(0.02);
+    if (b.metric === 'heat_power' && b.device.startsWith('hm-')) value = (h) => ((dflt * demandScale * at(series.demand, h + offset)) / maxDemand) * noise(0.02);
     else if (b.metric === 'supply_temp') value = (h) => 75 + 30 * Math.min(1, at(series.demand, h) / maxDemand) + 0.5 * (rand() - 0.5);
     else if (b.metric === 'heat_power') value = (h) => dflt * (0.85 + 0.15 * Math.sin((2 * Math.PI * (h + phase)) / 24)) * noise(0.02);
     else if (b.metric === 'source_temp') value = (h) => dflt + 3 * Math.sin((2 * Math.PI * (h + phase)) / 24) + 0.3 * (rand() - 0.5);
@@ -250,7 +261,8 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
   const t0 = Date.UTC(2019, 0, 7, 0, 0, 0);
   const planner = new DispatchEngine(city, { highs, autoReplan: false, now: () => t0 });
   const engine = new DispatchEngine(city, { highs, autoReplan: false, now: () => t0 });
-  const feeds = buildFeeds(planner, city, series, rand);
+  const demandScale = o.demandScale ?? 1;
+  const feeds = buildFeeds(planner, city, series, rand, demandScale);
   const lp = engine.lastLp();
   say(`dispatch bench: ${city.name}: ${city.units.length} units, ${city.storages.length} storages, ${city.links.length} links; LP ${lp.numCols} columns x ${lp.numRows} rows`);
   say(`inputs: ${feeds.length} readings per tick from ${series.source}; ${ticks} ticks (+${warmup} warm-up) every ${stepS} s simulated`);
@@ -272,6 +284,10 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
   let iterMax = 0;
   let fallbacks = 0;
   let changedCols = 0;
+  let heatSum = 0;
+  let heatMax = 0;
+  let unmetTicks = 0;
+  let unmetMax = 0;
   const simplexStats = (engine as unknown as { simplex: { refactorizations: number } }).simplex;
   let refactor0 = 0;
   let last: DispatchResult | undefined;
@@ -385,6 +401,10 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     fullUs.push(dt + vUs);
     iterSum += r.iterations;
     iterMax = Math.max(iterMax, r.iterations);
+    heatSum += r.kpis.heatSuppliedMw;
+    heatMax = Math.max(heatMax, r.kpis.heatSuppliedMw);
+    if (r.kpis.unmetHeatMw > 1e-6) unmetTicks++;
+    unmetMax = Math.max(unmetMax, r.kpis.unmetHeatMw);
     if (r.solver !== 'simplex') fallbacks++;
   }
   const refactors = simplexStats.refactorizations - refactor0;
@@ -439,6 +459,11 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     step_s: stepS,
     inputs_source: series.source,
     readings_per_tick: feeds.length,
+    demand_scale: demandScale,
+    heat_supplied_mean_mw: round(heatSum / ticks),
+    heat_supplied_max_mw: round(heatMax),
+    unmet_heat_ticks: unmetTicks,
+    unmet_heat_max_mw: round(unmetMax),
     tick_p50_us: round(pct(t, 0.5)),
     tick_p99_us: round(pct(t, 0.99)),
     tick_p90_us: round(pct(t, 0.9)),
@@ -481,6 +506,7 @@ export async function benchDispatch(o: DispatchBenchOptions = {}): Promise<Dispa
     rss_mb: round(process.resourceUsage().maxRSS / 1024, 1),
     load_avg_1m: round(Math.max(loadBefore, loadavg()[0]!), 2),
   };
+  say(`load: heat supplied mean ${result.heat_supplied_mean_mw} MW, max ${result.heat_supplied_max_mw} MW (demand scale ${demandScale}); unmet heat in ${unmetTicks} ticks, at most ${result.unmet_heat_max_mw} MW`);
   say(`tick p50 ${result.tick_p50_us} µs, p90 ${result.tick_p90_us} µs, p99 ${result.tick_p99_us} µs (solve p50 ${result.solve_p50_us} µs, ${result.iterations_mean} iterations on average)`);
   say(`same-run baseline (fixed work, once per tick): p50 ${result.baseline_p50_us} µs, p99 ${result.baseline_p99_us} µs, p99/p50 ${result.baseline_p99_over_p50} (tick p99/p50 ${result.tick_p99_over_p50})`);
   say(`ticks right after a wait for a re-plan (cold caches, pass 0): p50 ${result.tick_after_pause_p50_us} µs, p90 ${result.tick_after_pause_p90_us} µs over ${result.ticks_after_pause}`);

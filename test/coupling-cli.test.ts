@@ -78,13 +78,25 @@ describe('querstrom bench dispatch', () => {
     await run((p) => registerBenchDispatch(p.command('bench')), ['bench', 'dispatch', '--ticks', '30', '--warmup', '5', '--readings', '20', '--json']);
     const last = out.text().trim().split('\n').pop()!;
     const r = JSON.parse(last) as Record<string, unknown>;
-    for (const k of ['units', 'variables', 'constraints', 'tick_p50_us', 'tick_p99_us', 'highs_from_scratch_p50_us', 'speedup', 'max_rel_gap', 'cpu_s', 'rss_mb']) {
+    for (const k of ['units', 'variables', 'constraints', 'tick_p50_us', 'tick_p99_us', 'highs_from_scratch_p50_us', 'speedup', 'max_rel_gap', 'heat_supplied_mean_mw', 'unmet_heat_ticks', 'cpu_s', 'rss_mb']) {
       expect(typeof r[k], k).toBe('number');
     }
     expect(r.reading_to_dispatch_p99_ms as number).toBeGreaterThan(0);
     expect(r.units as number).toBeGreaterThanOrEqual(150);
     expect(r.max_rel_gap as number).toBeLessThanOrEqual(1e-6);
     expect(r.fallbacks).toBe(0);
+  });
+
+  it('loads the reference city within its design, and overloads it when asked, saying so', async () => {
+    // The first ticks are the night of 7 January: about 37 % of the design peak; five times that is beyond it.
+    const design = await benchDispatch({ ticks: 40, warmup: 5, e2eReadings: 0 });
+    expect(design.demand_scale).toBe(1);
+    expect(design.unmet_heat_ticks).toBe(0);
+    expect(design.heat_supplied_mean_mw).toBeGreaterThan(100);
+    const overloaded = await benchDispatch({ ticks: 40, warmup: 5, e2eReadings: 0, demandScale: 5 });
+    expect(overloaded.unmet_heat_ticks).toBe(40);
+    expect(overloaded.unmet_heat_max_mw).toBeGreaterThan(10);
+    expect(overloaded.max_rel_gap).toBeLessThanOrEqual(1e-6);
   });
 
   it('runs on random walks when the shared profiles are absent', async () => {

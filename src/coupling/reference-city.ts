@@ -37,6 +37,9 @@ export function generateReferenceCity(seed = 20261121): CityInput {
 
   const buses: CityInput['buses'] = [];
   for (let i = 1; i <= Z; i++) {
+    // The zone's design peak: its heat demand on the coldest hour of the year, what its units and
+    // links are sized against. It is also the safe default (a zone whose meter falls silent is
+    // supplied as on that hour).
     const peakMw = r2(between(4, 16));
     zonePeak[i] = peakMw;
     buses.push({
@@ -46,7 +49,7 @@ export function generateReferenceCity(seed = 20261121): CityInput {
         device: `hm-zone${pad2(i)}`,
         metric: 'heat_power',
         unit: 'kW',
-        default: Math.round(peakMw * 800),
+        default: Math.round(peakMw * 1000),
         profile: Array.from({ length: 24 }, (_, h) => Math.round(peakMw * 700 * demandShape(h + 0.5))),
       },
       supplyTempC: { device: `hm-zone${pad2(i)}`, metric: 'supply_temp', unit: 'degC', default: 95 },
