@@ -7,12 +7,12 @@ import { round6 } from '../common/round.ts';
 import type { DispatchAlarm, DispatchAlarmsMessage, DispatchResult, DispatchUnitMessage } from '../coupling/index.ts';
 import type { Component, UnitControl } from './control.ts';
 
-/** A set of alarms by level, code and input: their message texts carry ages that change every tick. */
+/** One alarm by level, code and input: its message text carries ages that change every tick. */
+export const alarmId = (a: DispatchAlarm): string => `${a.level}:${a.code}:${a.input ?? ''}`;
+
+/** A set of alarms, by their alarmIds. */
 export function alarmKey(alarms: readonly DispatchAlarm[]): string {
-  return alarms
-    .map((a) => `${a.level}:${a.code}:${a.input ?? ''}`)
-    .sort()
-    .join('|');
+  return alarms.map(alarmId).sort().join('|');
 }
 
 /** The alarms message when the set of alarms or the tick status changed. */

@@ -19,7 +19,7 @@ import type { Reading } from '../store/types.ts';
 import { AuditTrail } from './audit.ts';
 import { UnitControl, type Component, type ModeChange } from './control.ts';
 import { TickScheduler, type TickReason } from './scheduler.ts';
-import { AlarmReports, alarmKey, UnitReports } from './exception-reports.ts';
+import { AlarmReports, alarmId, alarmKey, UnitReports } from './exception-reports.ts';
 import type { AuditEntry, UnitMode, UnitView } from './schemas.ts';
 import { DISPATCH_DEVICE, dispatchReadings } from './series.ts';
 
@@ -246,7 +246,7 @@ export class DispatchService {
    */
   private auditRecommendation(r: DispatchResult, reason: TickReason, values: Map<string, number>, commands: number): void {
     for (const a of r.alarms) {
-      const key = `${a.level}\u0000${a.code}\u0000${a.input ?? ''}`;
+      const key = alarmId(a);
       if (this.alarmsSinceAudit.size < MAX_AUDIT_ALARMS || this.alarmsSinceAudit.has(key)) this.alarmsSinceAudit.set(key, a);
     }
     const alarms = alarmKey(r.alarms);
